@@ -1,0 +1,251 @@
+"""The OmniStack exception tree and the problem+json (RFC 9457) error responses.
+
+Every error OmniStack raises derives from one root, so callers can catch the whole library
+with one ``except``; vendor errors are translated at the boundary with ``raise ... from``::
+
+    OmniStackError
+     ├── ConfigurationError       settings that cannot start the service (every problem at once)
+     ├── MissingDependencyError   an optional extra is not installed (also an ImportError)
+     └── ProblemError             an error meant for the client, rendered as problem+json
+
+Errors reach HTTP clients as ``application/problem+json`` bodies: ``type``, ``title``,
+``status``, ``detail``, ``instance`` and extension members. Unhandled exceptions become a
+generic 500 whose body never carries a traceback or an exception message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+logger = logging.getLogger("omnistack.errors")
+
+
+class OmniStackError(Exception):
+    """Root of every exception raised by omnistack_core."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One reason the configuration cannot start the service.
+
+    Attributes:
+        variable: The environment variable at fault, e.g. ``SECRET_KEY``.
+        message: What is expected; never the variable's value.
+    """
+
+    variable: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.message}"
+
+
+class ConfigurationError(OmniStackError):
+    """The settings cannot start the service; ``problems`` lists every reason at once."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = [f"Invalid configuration ({count} problem{'s' if count != 1 else ''}):"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class MissingDependencyError(OmniStackError, ImportError):
+    """An optional module is used without its extra installed."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"omnistack_core.{module} needs the '{extra}' extra: "
+            f"pip install 'omnistack-core[{extra}]'"
+        )
+        self.extra = extra
+
+
+class ProblemError(OmniStackError):
+    """An error for the client, rendered as an RFC 9457 problem+json response.
+
+    Args:
+        status: The HTTP status code.
+        detail: A human-readable explanation specific to this occurrence.
+        title: A short summary of the problem type; defaults to the status phrase.
+        type: A URI identifying the problem type; ``about:blank`` when it is just the status.
+        headers: Extra response headers (``WWW-Authenticate``, ``Retry-After``...).
+        extensions: Extra members merged into the body.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        title: str | None = None,
+        type: str = "about:blank",  # noqa: A002 - the RFC's member name
+        headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.status = status
+        self.detail = detail
+        self.title = title or _status_phrase(status)
+        self.type = type
+        self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})
+        super().__init__(detail or self.title)
+
+
+class ProblemResponse(JSONResponse):
+    """A JSON response served as ``application/problem+json``."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    request_path: str,
+    status: int,
+    *,
+    detail: str | None = None,
+    title: str | None = None,
+    type: str = "about:blank",  # noqa: A002 - the RFC's member name
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> Response:
+    """Build a problem+json response.
+
+    Args:
+        request_path: The path of the request, reported as ``instance``.
+        status: The HTTP status code.
+        detail: The occurrence-specific explanation, if any.
+        title: The summary; defaults to the status phrase.
+        type: The problem type URI.
+        headers: Extra response headers.
+        extensions: Extra body members; they never override the standard ones.
+
+    Returns:
+        The response; 204 and 304 get no body, as HTTP requires.
+    """
+    if status in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+        return Response(status_code=status, headers=dict(headers or {}))
+    body: dict[str, Any] = dict(extensions or {})
+    body.update(type=type, title=title or _status_phrase(status), status=status)
+    if detail is not None:
+        body["detail"] = detail
+    body["instance"] = request_path
+    return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+async def _handle_problem_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)  # noqa: S101 - Starlette dispatches by type
+    return problem_response(
+        request.url.path,
+        exc.status,
+        detail=exc.detail,
+        title=exc.title,
+        type=exc.type,
+        headers=exc.headers,
+        extensions=exc.extensions,
+    )
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - Starlette dispatches by type
+    detail: str | None = None
+    extensions: dict[str, Any] = {}
+    if isinstance(exc.detail, str):
+        # Starlette fills a bare HTTPException's detail with the status phrase: not worth repeating.
+        detail = None if exc.detail == _status_phrase(exc.status_code) else exc.detail
+    elif exc.detail is not None:
+        extensions["errors"] = exc.detail
+    return problem_response(
+        request.url.path, exc.status_code, detail=detail, headers=exc.headers, extensions=extensions
+    )
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - Starlette dispatches by type
+    # The offending input is left out on purpose: it can be large, and it can be a secret.
+    errors = [
+        {
+            "loc": list(error.get("loc", ())),
+            "message": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
+        for error in exc.errors()
+    ]
+    return problem_response(
+        request.url.path,
+        422,  # HTTPStatus names it UNPROCESSABLE_CONTENT only from Python 3.13
+        detail="The request is not valid.",
+        extensions={"errors": errors},
+    )
+
+
+class UnhandledErrorMiddleware:
+    """Turn an exception no handler caught into a logged, generic problem+json 500.
+
+    Pure ASGI, placed inside Starlette's ``ServerErrorMiddleware``: it logs the traceback once
+    and answers the client, so the server does not log the same exception a second time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        except Exception:
+            logger.exception(
+                "Unhandled error in %s %s", scope.get("method", ""), scope.get("path", "")
+            )
+            if response_started:
+                # Part of the response is on the wire: the server must drop the connection.
+                raise
+            response = problem_response(
+                scope.get("path", ""),
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                detail="An unexpected error occurred.",
+            )
+            await response(scope, receive, send)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error of ``app`` as problem+json.
+
+    Args:
+        app: The application to configure.
+    """
+    app.add_exception_handler(ProblemError, _handle_problem_error)
+    app.add_exception_handler(HTTPException, _handle_http_exception)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_middleware(UnhandledErrorMiddleware)

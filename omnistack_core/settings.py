@@ -1,0 +1,293 @@
+"""Settings: every environment variable OmniStack reads, validated once at start-up.
+
+Values come from the environment and from a ``.env`` file in the working directory (the
+environment wins). Secrets are :class:`~pydantic.SecretStr`, so they never show in a repr or
+a log line. :func:`load_settings` turns every problem into one :class:`ConfigurationError`
+that names each variable and what it expects, and never a secret's value.
+
+A module that needs variables of its own subclasses :class:`Settings`; ``create_app`` composes
+the classes of the modules it is given into one, so one error still lists every problem.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Literal, TypeVar, overload
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from omnistack_core.database_url import DatabaseURLError, normalize_database_url
+from omnistack_core.errors import ConfigProblem, ConfigurationError
+
+Environment = Literal["development", "test", "staging", "production"]
+AuthProvider = Literal["supabase", "clerk", "dev"]
+EmailProvider = Literal["resend", "smtp", "console", "memory"]
+
+MIN_SECRET_KEY_LENGTH = 32
+DEVELOPMENT_DATABASE_URL = "sqlite+aiosqlite:///./dev.db"
+
+
+class Settings(BaseSettings):
+    """Configuration of an OmniStack service, read from environment variables.
+
+    Field names are the variable names in lower case: ``secret_key`` reads ``SECRET_KEY``.
+    Fields are declared in dependency order: later validators read ``environment`` and
+    ``auth_provider`` from the fields validated before them.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        validate_default=True,
+        use_attribute_docstrings=True,
+    )
+
+    # Core
+    environment: Environment = "development"
+    """Where the service runs: development, test, staging or production."""
+    service_name: str = Field(default="omnistack-api", min_length=1, max_length=100)
+    """The service's name in logs, metrics and error reports (``SERVICE_NAME``)."""
+    secret_key: SecretStr = SecretStr("")
+    """Key for signing; at least 32 characters outside development. In development, when
+    unset, a random key is made for the process."""
+    port: int = Field(default=8000, ge=1, le=65535)
+    """The port the start command binds (platforms set ``PORT``)."""
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1)
+    """The largest request body accepted; larger ones get 413."""
+
+    # Database
+    database_url: SecretStr = SecretStr("")
+    """The database, as the platform gives it (``postgres://``, ``postgresql://``,
+    ``postgresql+asyncpg://``, ``sqlite+aiosqlite://``); stored normalised for SQLAlchemy.
+    Required outside development; in development it defaults to SQLite in ``./dev.db``."""
+    database_direct_url: SecretStr | None = None
+    """A direct (not pooled) connection for migrations, which must not run through a
+    transaction pooler such as PgBouncer or Supavisor. Defaults to ``DATABASE_URL``."""
+    db_pool_size: int = Field(default=5, ge=1, le=1000)
+    """Connections kept open per process (ignored with ``DB_USE_NULL_POOL``)."""
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    """Connections opened beyond the pool size under load, closed when returned."""
+    db_pool_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to wait for a pooled connection before failing the request."""
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    """Seconds after which a pooled connection is replaced (-1: never)."""
+    db_use_null_pool: bool = False
+    """Open a connection per session and close it after, with prepared-statement caches off:
+    for serverless poolers (PgBouncer / Supavisor in transaction mode, Neon)."""
+    db_echo: bool = False
+    """Log every SQL statement (development aid)."""
+
+    # Redis and observability
+    redis_url: SecretStr | None = None
+    """Redis for background jobs and caching (``redis://``, ``rediss://``, ``unix://``)."""
+    sentry_dsn: SecretStr | None = None
+    """Sentry project DSN; error reporting is off when unset."""
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of requests traced in Sentry, 0.0 to 1.0."""
+
+    # Authentication
+    auth_provider: AuthProvider | None = None
+    """Who issues user tokens: supabase, clerk, or dev (local only, refused in production)."""
+    supabase_project_url: str | None = None
+    """The Supabase project, e.g. ``https://xxx.supabase.co``; required for supabase auth."""
+    clerk_issuer_url: str | None = None
+    """The Clerk issuer, e.g. ``https://xxx.clerk.accounts.dev``; required for clerk auth."""
+
+    # Providers
+    openai_api_key: SecretStr | None = None
+    """OpenAI API key for the AI module."""
+    anthropic_api_key: SecretStr | None = None
+    """Anthropic API key for the AI module."""
+    email_provider: EmailProvider | None = None
+    """How email is sent: resend, smtp, console (printed) or memory (kept, for tests)."""
+    resend_api_key: SecretStr | None = None
+    """Resend API key; required when ``EMAIL_PROVIDER=resend``."""
+    stripe_secret_key: SecretStr | None = None
+    """Stripe secret API key for the billing module."""
+    stripe_webhook_secret: SecretStr | None = None
+    """Stripe webhook signing secret(s) for the billing module."""
+
+    @property
+    def is_development(self) -> bool:
+        """Whether ``ENVIRONMENT`` is development."""
+        return self.environment == "development"
+
+    @property
+    def migration_database_url(self) -> SecretStr:
+        """The URL migrations use: ``DATABASE_DIRECT_URL`` when set, else ``DATABASE_URL``."""
+        return self.database_direct_url or self.database_url
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_in_lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _secret_key_fits_environment(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        environment = info.data.get("environment")
+        if environment == "development":
+            return value or secrets.token_urlsafe(48)
+        if environment is None:
+            return value or ""  # ENVIRONMENT is invalid and reported; nothing to judge against
+        if not value:
+            raise ValueError(f"required when ENVIRONMENT={environment}")
+        if not isinstance(value, str) or len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_KEY_LENGTH} characters when "
+                f"ENVIRONMENT={environment}; generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url_fits_environment(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        environment = info.data.get("environment")
+        if not value:
+            if environment in ("development", None):  # None: ENVIRONMENT is invalid, reported
+                return DEVELOPMENT_DATABASE_URL
+            raise ValueError(f"required when ENVIRONMENT={environment}")
+        return _normalized(value)
+
+    @field_validator("database_direct_url", mode="before")
+    @classmethod
+    def _normalize_direct_url(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return _normalized(value) if value else None
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url_scheme(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text and not str(text).startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("auth_provider")
+    @classmethod
+    def _dev_auth_not_in_production(
+        cls, value: AuthProvider | None, info: ValidationInfo
+    ) -> AuthProvider | None:
+        if value == "dev" and info.data.get("environment") == "production":
+            raise ValueError("dev tokens are refused in production: use supabase or clerk")
+        return value
+
+    @field_validator("supabase_project_url", "clerk_issuer_url")
+    @classmethod
+    def _issuer_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        provider = "supabase" if info.field_name == "supabase_project_url" else "clerk"
+        if value is None:
+            if info.data.get("auth_provider") == provider:
+                raise ValueError(f"required when AUTH_PROVIDER={provider}")
+            return None
+        value = value.strip().rstrip("/")
+        insecure_allowed = info.data.get("environment") in ("development", "test")
+        if not value.startswith("https://") and not (
+            insecure_allowed and value.startswith("http://")
+        ):
+            raise ValueError("must be an https:// URL (http:// only in development and test)")
+        return value
+
+    @field_validator("resend_api_key")
+    @classmethod
+    def _resend_key_when_chosen(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if value is None and info.data.get("email_provider") == "resend":
+            raise ValueError("required when EMAIL_PROVIDER=resend")
+        return value
+
+
+def _normalized(value: Any) -> str:
+    try:
+        return normalize_database_url(str(value))
+    except DatabaseURLError as exc:
+        raise ValueError(str(exc)) from None
+
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+@overload
+def load_settings(*, env_file: str | Path | None = ..., **values: Any) -> Settings: ...
+@overload
+def load_settings(
+    settings_class: type[SettingsT], *, env_file: str | Path | None = ..., **values: Any
+) -> SettingsT: ...
+def load_settings(
+    settings_class: type[Settings] = Settings,
+    *,
+    env_file: str | Path | None = ".env",
+    **values: Any,
+) -> Settings:
+    """Load and validate settings, reporting every problem at once.
+
+    Args:
+        settings_class: The class to load: :class:`Settings` or a subclass.
+        env_file: The dotenv file to read besides the environment; ``None`` for none.
+        **values: Values that take precedence over the environment (field names).
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigurationError: Listing each invalid variable and what it expects.
+    """
+    try:
+        return settings_class(_env_file=env_file, **values)
+    except ValidationError as exc:
+        raise ConfigurationError(_problems(settings_class, exc)) from None
+    except SettingsError as exc:
+        # Raised while decoding a complex value; its message names the field, not the value.
+        raise ConfigurationError([ConfigProblem("environment", str(exc))]) from None
+
+
+def _problems(settings_class: type[Settings], exc: ValidationError) -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        info = settings_class.model_fields.get(field)
+        alias = info.validation_alias if info else None
+        variable = alias if isinstance(alias, str) else field.upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(ConfigProblem(variable, message))
+    return problems
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret value in ``settings``, for masking in error texts.
+
+    Args:
+        settings: Loaded settings.
+
+    Returns:
+        The values of all :class:`~pydantic.SecretStr` fields that are set.
+    """
+    values = []
+    for field in settings.__dict__.values():
+        if isinstance(field, SecretStr) and (value := field.get_secret_value()):
+            values.append(value)
+            # A driver may quote a URL's password on its own, decoded.
+            password = _url_password(value)
+            if password:
+                values.append(password)
+    return values
+
+
+def _url_password(value: str) -> str | None:
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None

@@ -1,0 +1,25 @@
+"""Test helpers for OmniStack services: an in-process client, real databases, local fakes.
+
+For pytest fixtures, add ``pytest_plugins = ["omnistack_core.testing.pytest_plugin"]`` to the
+top-level ``conftest.py``. Only tests import this package.
+"""
+
+from omnistack_core.testing.client import app_client
+from omnistack_core.testing.services import (
+    DEFAULT_TEST_POSTGRES_URL,
+    DEFAULT_TEST_REDIS_URL,
+    ServiceUnavailableError,
+    create_test_database,
+    drop_test_database,
+    flush_redis,
+)
+
+__all__ = [
+    "DEFAULT_TEST_POSTGRES_URL",
+    "DEFAULT_TEST_REDIS_URL",
+    "ServiceUnavailableError",
+    "app_client",
+    "create_test_database",
+    "drop_test_database",
+    "flush_redis",
+]

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from omnistack_core import __version__
+from omnistack_core.cli import main
+
+STRIPE_KEY = "sk_live_never_printed_0123456789"
+DB_PASSWORD = "db-password-never-printed"
+
+
+def test_check_config_summarises_a_valid_configuration_without_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("DATABASE_URL", f"postgres://app:{DB_PASSWORD}@db:5432/app?sslmode=require")
+    monkeypatch.setenv("DB_USE_NULL_POOL", "true")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", STRIPE_KEY)
+    monkeypatch.setenv("AUTH_PROVIDER", "clerk")
+    monkeypatch.setenv("CLERK_ISSUER_URL", "https://example.clerk.accounts.dev")
+
+    status = main(["check-config"])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "environment  production" in output
+    assert "postgresql+asyncpg://app:***@db:5432/app?ssl=require" in output
+    assert "DB_USE_NULL_POOL" in output
+    assert "auth         clerk" in output
+    assert "stripe       configured" in output
+    assert DB_PASSWORD not in output
+    assert STRIPE_KEY not in output
+    assert "s" * 48 not in output
+
+
+def test_check_config_lists_every_problem_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "tiny-secret")
+    monkeypatch.setenv("DB_POOL_SIZE", "many")
+
+    status = main(["check-config"])
+
+    errors = capsys.readouterr().err
+    assert status == 1
+    assert "3 problems" in errors
+    for variable in ("SECRET_KEY", "DATABASE_URL", "DB_POOL_SIZE"):
+        assert f"  - {variable}: " in errors
+    assert "tiny-secret" not in errors
+
+
+def test_check_config_reads_the_env_file_it_is_given(
+    isolated_environment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (isolated_environment / "staging.env").write_text("ENVIRONMENT=staging\n")
+
+    status = main(["check-config", "--env-file", "staging.env"])
+
+    assert status == 1
+    assert "ENVIRONMENT=staging" in capsys.readouterr().err
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "check-config" in capsys.readouterr().out
+
+
+def test_the_console_script_is_installed_and_reports_its_version() -> None:
+    executable = shutil.which("omnistack")
+    assert executable is not None
+
+    result = subprocess.run(
+        [executable, "--version"], capture_output=True, text=True, check=True, env=dict(os.environ)
+    )
+
+    assert result.stdout.strip() == f"omnistack-core {__version__}"

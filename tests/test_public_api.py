@@ -1,0 +1,58 @@
+"""What users may import is what ``__all__`` says, and each list is sorted and importable."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import omnistack_core
+from omnistack_core import MissingDependencyError, OmniStackError
+
+PUBLIC_MODULES = [
+    "omnistack_core",
+    "omnistack_core.db",
+    "omnistack_core.health",
+    "omnistack_core.testing",
+]
+
+
+def isort_order(name: str) -> tuple[int, str]:
+    # The order ruff's RUF022 keeps: CONSTANTS, then Classes, then functions and the rest.
+    kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
+    return kind, name
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_is_sorted_and_every_name_exists(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = module.__all__
+
+    assert exported == sorted(exported, key=isort_order)
+    assert len(exported) == len(set(exported))
+    for attribute in exported:
+        assert hasattr(module, attribute), f"{name}.{attribute}"
+
+
+def test_the_package_exports_exactly_the_documented_names() -> None:
+    assert omnistack_core.__all__ == [
+        "API_PREFIX",
+        "ConfigProblem",
+        "ConfigurationError",
+        "MissingDependencyError",
+        "Module",
+        "OmniStackError",
+        "ProblemError",
+        "Settings",
+        "__version__",
+        "create_app",
+        "load_settings",
+    ]
+
+
+def test_missing_dependency_error_is_an_import_error_naming_the_extra() -> None:
+    error = MissingDependencyError("billing", "billing")
+
+    assert isinstance(error, ImportError)
+    assert isinstance(error, OmniStackError)
+    assert "pip install 'omnistack-core[billing]'" in str(error)

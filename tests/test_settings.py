@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from omnistack_core import ConfigurationError, Settings, load_settings
+from omnistack_core.settings import DEVELOPMENT_DATABASE_URL, secret_values
+
+LONG_SECRET = "k" * 40
+SHORT_SECRET = "short-but-secret"
+DB_PASSWORD = "db-pass-never-shown"
+
+
+def problems_of(error: ConfigurationError) -> dict[str, str]:
+    return {problem.variable: problem.message for problem in error.problems}
+
+
+def test_development_needs_nothing_and_defaults_to_a_sqlite_file() -> None:
+    settings = load_settings()
+
+    assert settings.environment == "development"
+    assert settings.database_url.get_secret_value() == DEVELOPMENT_DATABASE_URL
+    assert len(settings.secret_key.get_secret_value()) >= 32
+
+
+def test_development_without_a_secret_key_gets_a_fresh_random_one_each_time() -> None:
+    assert load_settings().secret_key != load_settings().secret_key
+
+
+def test_production_with_what_the_guide_requires_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", LONG_SECRET)
+    monkeypatch.setenv("DATABASE_URL", f"postgres://app:{DB_PASSWORD}@db:5432/app?sslmode=require")
+    monkeypatch.setenv("DB_POOL_SIZE", "20")
+    monkeypatch.setenv("DB_USE_NULL_POOL", "false")
+    monkeypatch.setenv("AUTH_PROVIDER", "supabase")
+    monkeypatch.setenv("SUPABASE_PROJECT_URL", "https://abc.supabase.co/")
+
+    settings = load_settings()
+
+    url = make_url(settings.database_url.get_secret_value())
+    assert url.drivername == "postgresql+asyncpg"
+    assert url.query["ssl"] == "require"
+    assert settings.db_pool_size == 20
+    assert settings.supabase_project_url == "https://abc.supabase.co"
+
+
+def test_every_problem_is_reported_at_once_without_secret_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", SHORT_SECRET)
+    monkeypatch.setenv("DB_POOL_SIZE", "lots")
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "2")
+    monkeypatch.setenv("AUTH_PROVIDER", "dev")
+    monkeypatch.setenv("EMAIL_PROVIDER", "resend")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+
+    problems = problems_of(caught.value)
+    assert set(problems) == {
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "DB_POOL_SIZE",
+        "SENTRY_TRACES_SAMPLE_RATE",
+        "AUTH_PROVIDER",
+        "RESEND_API_KEY",
+    }
+    assert "at least 32 characters" in problems["SECRET_KEY"]
+    assert "required when ENVIRONMENT=production" in problems["DATABASE_URL"]
+    assert "integer" in problems["DB_POOL_SIZE"]
+    assert SHORT_SECRET not in str(caught.value)
+    assert "6 problems" in str(caught.value)
+
+
+def test_an_invalid_environment_is_reported_with_the_other_problems(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    monkeypatch.setenv("DB_POOL_SIZE", "0")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+
+    problems = problems_of(caught.value)
+    assert set(problems) == {"ENVIRONMENT", "DB_POOL_SIZE"}
+    assert "'production'" in problems["ENVIRONMENT"]
+    assert "greater than or equal to 1" in problems["DB_POOL_SIZE"]
+
+
+@pytest.mark.parametrize("environment", ["test", "staging", "production"])
+def test_outside_development_secret_key_and_database_url_are_required(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", environment)
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+
+    assert problems_of(caught.value) == {
+        "SECRET_KEY": f"required when ENVIRONMENT={environment}",
+        "DATABASE_URL": f"required when ENVIRONMENT={environment}",
+    }
+
+
+def test_a_bad_database_url_is_reported_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgres://app:{DB_PASSWORD}@db/app?sslmode=always")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+
+    assert "sslmode='always'" in problems_of(caught.value)["DATABASE_URL"]
+    assert DB_PASSWORD not in str(caught.value)
+
+
+def test_environment_is_read_case_insensitively(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "Staging")
+    monkeypatch.setenv("SECRET_KEY", LONG_SECRET)
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h/db")
+
+    assert load_settings().environment == "staging"
+
+
+def test_auth_provider_requires_its_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_PROVIDER", "clerk")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+
+    assert problems_of(caught.value) == {"CLERK_ISSUER_URL": "required when AUTH_PROVIDER=clerk"}
+
+
+def test_issuer_urls_must_be_https_outside_development_and_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    monkeypatch.setenv("SECRET_KEY", LONG_SECRET)
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h/db")
+    monkeypatch.setenv("CLERK_ISSUER_URL", "http://clerk.example.com")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+
+    assert "https://" in problems_of(caught.value)["CLERK_ISSUER_URL"]
+
+
+def test_redis_url_must_be_a_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "http://cache:6379")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+
+    assert set(problems_of(caught.value)) == {"REDIS_URL"}
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Platforms often define a variable with an empty value rather than leaving it out.
+    monkeypatch.setenv("DB_POOL_SIZE", "")
+    monkeypatch.setenv("AUTH_PROVIDER", "")
+
+    settings = load_settings()
+
+    assert settings.db_pool_size == 5
+    assert settings.auth_provider is None
+
+
+def test_dotenv_file_is_read_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, isolated_environment: Path
+) -> None:
+    (isolated_environment / ".env").write_text("SERVICE_NAME=from-dotenv\nDB_POOL_SIZE=7\n")
+    monkeypatch.setenv("DB_POOL_SIZE", "9")
+
+    settings = load_settings()
+
+    assert settings.service_name == "from-dotenv"
+    assert settings.db_pool_size == 9
+
+
+def test_secrets_never_appear_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_never_printed")
+    monkeypatch.setenv("DATABASE_URL", f"postgres://app:{DB_PASSWORD}@db/app")
+
+    settings = load_settings()
+
+    assert "sk_live_never_printed" not in repr(settings)
+    assert DB_PASSWORD not in repr(settings)
+
+
+def test_secret_values_include_decoded_url_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://:p%40ss@cache:6379/0")
+
+    values = secret_values(load_settings())
+
+    assert "p@ss" in values
+    assert "redis://:p%40ss@cache:6379/0" in values
+
+
+def test_migrations_use_the_direct_url_when_one_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@pooler:6543/app")
+    monkeypatch.setenv("DATABASE_DIRECT_URL", "postgres://u:p@db:5432/app")
+
+    settings = load_settings()
+
+    assert make_url(settings.migration_database_url.get_secret_value()).host == "db"
+    assert make_url(settings.database_url.get_secret_value()).host == "pooler"
+
+
+def test_settings_subclass_adds_variables_and_keeps_validation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class GreeterSettings(Settings):
+        greeting: str = "hello"
+
+    monkeypatch.setenv("GREETING", "bonjour")
+    monkeypatch.setenv("DB_POOL_SIZE", "-1")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(GreeterSettings)
+    assert set(problems_of(caught.value)) == {"DB_POOL_SIZE"}
+
+    monkeypatch.delenv("DB_POOL_SIZE")
+    assert load_settings(GreeterSettings).greeting == "bonjour"
