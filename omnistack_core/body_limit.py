@@ -6,7 +6,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from omnistack_core.errors import problem_response
+from omnistack_core.errors import ProblemError, problem_response
 
 
 class BodySizeLimitMiddleware:
@@ -29,7 +29,7 @@ class BodySizeLimitMiddleware:
         detail = f"The request body is larger than {self.max_bytes} bytes."
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await problem_response(scope["path"], 413, detail=detail)(scope, receive, send)
+            await problem_response(scope["path"], ProblemError(413, detail))(scope, receive, send)
             return
         received = 0
 

@@ -112,38 +112,25 @@ class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 
 
-def problem_response(
-    request_path: str,
-    status: int,
-    *,
-    detail: str | None = None,
-    title: str | None = None,
-    type: str = "about:blank",  # noqa: A002 - the RFC's member name
-    headers: Mapping[str, str] | None = None,
-    extensions: Mapping[str, Any] | None = None,
-) -> Response:
-    """Build a problem+json response.
+def problem_response(request_path: str, problem: ProblemError) -> Response:
+    """Render ``problem`` as an ``application/problem+json`` response.
 
     Args:
         request_path: The path of the request, reported as ``instance``.
-        status: The HTTP status code.
-        detail: The occurrence-specific explanation, if any.
-        title: The summary; defaults to the status phrase.
-        type: The problem type URI.
-        headers: Extra response headers.
-        extensions: Extra body members; they never override the standard ones.
+        problem: The problem to render.
 
     Returns:
         The response; 204 and 304 get no body, as HTTP requires.
     """
-    if status in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
-        return Response(status_code=status, headers=dict(headers or {}))
-    body: dict[str, Any] = dict(extensions or {})
-    body.update(type=type, title=title or _status_phrase(status), status=status)
-    if detail is not None:
-        body["detail"] = detail
+    if problem.status in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+        return Response(status_code=problem.status, headers=problem.headers)
+    # Extensions first, so they can never override the standard members.
+    body: dict[str, Any] = dict(problem.extensions)
+    body.update(type=problem.type, title=problem.title, status=problem.status)
+    if problem.detail is not None:
+        body["detail"] = problem.detail
     body["instance"] = request_path
-    return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
+    return ProblemResponse(body, status_code=problem.status, headers=problem.headers)
 
 
 def _status_phrase(status: int) -> str:
@@ -155,15 +142,7 @@ def _status_phrase(status: int) -> str:
 
 async def _handle_problem_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)  # noqa: S101 - Starlette dispatches by type
-    return problem_response(
-        request.url.path,
-        exc.status,
-        detail=exc.detail,
-        title=exc.title,
-        type=exc.type,
-        headers=exc.headers,
-        extensions=exc.extensions,
-    )
+    return problem_response(request.url.path, exc)
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -175,9 +154,8 @@ async def _handle_http_exception(request: Request, exc: Exception) -> Response:
         detail = None if exc.detail == _status_phrase(exc.status_code) else exc.detail
     elif exc.detail is not None:
         extensions["errors"] = exc.detail
-    return problem_response(
-        request.url.path, exc.status_code, detail=detail, headers=exc.headers, extensions=extensions
-    )
+    problem = ProblemError(exc.status_code, detail, headers=exc.headers, extensions=extensions)
+    return problem_response(request.url.path, problem)
 
 
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:
@@ -191,12 +169,9 @@ async def _handle_validation_error(request: Request, exc: Exception) -> Response
         }
         for error in exc.errors()
     ]
-    return problem_response(
-        request.url.path,
-        422,  # HTTPStatus names it UNPROCESSABLE_CONTENT only from Python 3.13
-        detail="The request is not valid.",
-        extensions={"errors": errors},
-    )
+    # HTTPStatus names 422 UNPROCESSABLE_CONTENT only from Python 3.13.
+    problem = ProblemError(422, "The request is not valid.", extensions={"errors": errors})
+    return problem_response(request.url.path, problem)
 
 
 class UnhandledErrorMiddleware:
@@ -231,12 +206,8 @@ class UnhandledErrorMiddleware:
             if response_started:
                 # Part of the response is on the wire: the server must drop the connection.
                 raise
-            response = problem_response(
-                scope.get("path", ""),
-                HTTPStatus.INTERNAL_SERVER_ERROR,
-                detail="An unexpected error occurred.",
-            )
-            await response(scope, receive, send)
+            problem = ProblemError(500, "An unexpected error occurred.")
+            await problem_response(scope.get("path", ""), problem)(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -16,13 +16,7 @@ def test_needs_redis(redis_url):
 """
 
 
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeconftest('pytest_plugins = ["omnistack_core.testing.pytest_plugin"]')
-    return pytester
-
-
-@pytest.mark.parametrize(
+UNREACHABLE_SERVERS = pytest.mark.parametrize(
     ("source", "variable", "url"),
     [
         (
@@ -34,6 +28,15 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     ],
     ids=["postgres", "redis"],
 )
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest('pytest_plugins = ["omnistack_core.testing.pytest_plugin"]')
+    return pytester
+
+
+@UNREACHABLE_SERVERS
 def test_an_unreachable_server_skips_with_the_reason(
     project: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
@@ -52,18 +55,7 @@ def test_an_unreachable_server_skips_with_the_reason(
     result.stdout.re_match_lines([r".*(127\.0\.0\.1:1.* does not answer|is not installed).*"])
 
 
-@pytest.mark.parametrize(
-    ("source", "variable", "url"),
-    [
-        (
-            USES_POSTGRES,
-            "OMNISTACK_TEST_POSTGRES_URL",
-            "postgresql://postgres@127.0.0.1:1/postgres",
-        ),
-        (USES_REDIS, "OMNISTACK_TEST_REDIS_URL", "redis://127.0.0.1:1/15"),
-    ],
-    ids=["postgres", "redis"],
-)
+@UNREACHABLE_SERVERS
 def test_an_unreachable_server_fails_when_services_are_required(
     project: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
