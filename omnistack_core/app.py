@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
 
 from omnistack_core.body_limit import BodySizeLimitMiddleware
-from omnistack_core.errors import ConfigProblem, ConfigurationError, install_problem_handlers
-from omnistack_core.health.checks import HealthCheck, register_check
+from omnistack_core.errors import (
+    ConfigProblem,
+    ConfigurationError,
+    MissingDependencyError,
+    install_problem_handlers,
+)
+from omnistack_core.health.checks import HealthCheck, ReadinessCache, register_check
+from omnistack_core.health.draining import drain_on_stop_signal
 from omnistack_core.health.router import router as health_router
 from omnistack_core.module import Module
+from omnistack_core.observability.logs import configure_logging
+from omnistack_core.observability.middleware import ObservabilityMiddleware
+from omnistack_core.observability.sentry import init_sentry
+from omnistack_core.redis_connection import open_redis, ping_redis, require_redis_client
 from omnistack_core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from omnistack_core.observability.metrics import HttpMetrics
 
 API_PREFIX = "/api/v1"
 
@@ -30,10 +44,12 @@ def create_app(
 ) -> FastAPI:
     """Build the FastAPI app of an OmniStack service.
 
-    The app serves the health endpoints, renders every error as problem+json, opens the
-    database at start-up (``app.state.database``) and composes ``modules``: their routers
-    under ``/api/v1``, their readiness checks, and their lifespans, entered in order after
-    the database and left in reverse before it closes.
+    The app configures logging (and Sentry when ``SENTRY_DSN`` is set), gives every request an
+    id, an access-log line and metrics, serves the health and metrics endpoints, renders every
+    error as problem+json, opens the database (``app.state.database``) and Redis
+    (``app.state.redis``, when ``REDIS_URL`` is set) at start-up, and composes ``modules``:
+    their routers under ``/api/v1``, their readiness checks, and their lifespans, entered in
+    order after the database and left in reverse before it closes.
 
     Args:
         settings: The settings; when None they are loaded from the environment with the
@@ -47,23 +63,56 @@ def create_app(
 
     Raises:
         ConfigurationError: Listing every problem with the settings and the modules.
+        MissingDependencyError: The settings need an extra that is not installed.
     """
     settings = _settings_for(modules, settings)
+    configure_logging(settings)
+    init_sentry(settings)
+    metrics = _http_metrics(settings)
+    if settings.redis_url is not None:
+        require_redis_client()
+
     fastapi_options.setdefault("title", settings.service_name)
-    app = FastAPI(lifespan=_composed_lifespan(settings, modules, lifespan), **fastapi_options)
+    app = FastAPI(
+        lifespan=_composed_lifespan(settings, modules, lifespan, metrics=metrics is not None),
+        **fastapi_options,
+    )
     app.state.settings = settings
     app.state.modules = tuple(modules)
+    app.state.readiness_cache = ReadinessCache(settings.health_cache_seconds)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    # Added last, so outermost: it sees every response, the 413s and 500s included.
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
 
     app.include_router(health_router, prefix=API_PREFIX)
-    register_check(app, HealthCheck("database", _ping_database))
+    if metrics is not None:
+        from omnistack_core.observability.metrics import metrics_router  # noqa: PLC0415
+
+        app.include_router(metrics_router(settings), prefix=API_PREFIX)
+    timeout = settings.health_check_timeout
+    register_check(app, HealthCheck("database", _ping_database, timeout=timeout))
+    if settings.redis_url is not None:
+        register_check(app, HealthCheck("redis", ping_redis, timeout=timeout))
     for module in modules:
         for check in module.health_checks(settings):
             register_check(app, check)
         for router in module.routers(settings):
             app.include_router(router, prefix=API_PREFIX)
     return app
+
+
+def _http_metrics(settings: Settings) -> HttpMetrics | None:
+    installed = importlib.util.find_spec("prometheus_client") is not None
+    enabled = installed if settings.metrics_enabled is None else settings.metrics_enabled
+    if not enabled:
+        return None
+    if not installed:
+        raise MissingDependencyError("observability.metrics", "observability")
+    # Imported only now: without the observability extra there is nothing to import.
+    from omnistack_core.observability.metrics import HttpMetrics  # noqa: PLC0415
+
+    return HttpMetrics()
 
 
 def _settings_for(modules: Sequence[Module], settings: Settings | None) -> Settings:
@@ -109,7 +158,7 @@ def _composed_settings_class(classes: list[type[Settings]]) -> type[Settings]:
 
 
 def _composed_lifespan(
-    settings: Settings, modules: Sequence[Module], app_lifespan: Lifespan | None
+    settings: Settings, modules: Sequence[Module], app_lifespan: Lifespan | None, *, metrics: bool
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,6 +170,16 @@ def _composed_lifespan(
             database = Database.from_settings(settings)
             stack.push_async_callback(database.dispose)
             app.state.database = database
+            if metrics:
+                from omnistack_core.observability.db_metrics import (  # noqa: PLC0415
+                    instrument_engine,
+                )
+
+                instrument_engine(database.engine)
+            if settings.redis_url is not None:
+                app.state.redis = open_redis(settings.redis_url, settings.health_check_timeout)
+                stack.push_async_callback(app.state.redis.aclose)
+            await stack.enter_async_context(drain_on_stop_signal(app))
             for module in modules:
                 await stack.enter_async_context(module.lifespan(app, settings))
             if app_lifespan is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,7 +13,7 @@ class BodySizeLimitMiddleware:
 
     A declared ``Content-Length`` over the limit is refused before the app runs; a chunked
     body is counted as it is read and refused as soon as it passes the limit, so an endless
-    upload never fills memory. Pure ASGI.
+    upload never fills memory. Requests without a chunked body pass untouched. Pure ASGI.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -26,10 +25,14 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared, chunked = _body_headers(scope["headers"])
         detail = f"The request body is larger than {self.max_bytes} bytes."
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared > self.max_bytes:
             await problem_response(scope["path"], ProblemError(413, detail))(scope, receive, send)
+            return
+        if declared is not None or not chunked:
+            # The server delivers no more than Content-Length, and no body without either header.
+            await self.app(scope, receive, send)
             return
         received = 0
 
@@ -44,3 +47,14 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counted_receive, send)
+
+
+def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
+    declared: int | None = None
+    chunked = False
+    for key, value in headers:
+        if key == b"content-length" and value.isdigit():
+            declared = int(value)
+        elif key == b"transfer-encoding":
+            chunked = True
+    return declared, chunked

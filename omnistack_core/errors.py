@@ -15,7 +15,6 @@ generic 500 whose body never carries a traceback or an exception message.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -26,11 +25,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from omnistack_core.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-
-logger = logging.getLogger("omnistack.errors")
 
 
 class OmniStackError(Exception):
@@ -130,6 +128,9 @@ def problem_response(request_path: str, problem: ProblemError) -> Response:
     if problem.detail is not None:
         body["detail"] = problem.detail
     body["instance"] = request_path
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
     return ProblemResponse(body, status_code=problem.status, headers=problem.headers)
 
 
@@ -174,44 +175,11 @@ async def _handle_validation_error(request: Request, exc: Exception) -> Response
     return problem_response(request.url.path, problem)
 
 
-class UnhandledErrorMiddleware:
-    """Turn an exception no handler caught into a logged, generic problem+json 500.
-
-    Pure ASGI, placed inside Starlette's ``ServerErrorMiddleware``: it logs the traceback once
-    and answers the client, so the server does not log the same exception a second time.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        response_started = False
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_watch)
-        except Exception:
-            logger.exception(
-                "Unhandled error in %s %s", scope.get("method", ""), scope.get("path", "")
-            )
-            if response_started:
-                # Part of the response is on the wire: the server must drop the connection.
-                raise
-            problem = ProblemError(500, "An unexpected error occurred.")
-            await problem_response(scope.get("path", ""), problem)(scope, receive, send)
-
-
 def install_problem_handlers(app: FastAPI) -> None:
-    """Render every error of ``app`` as problem+json.
+    """Render the errors handlers catch (HTTP, validation, :class:`ProblemError`) as problem+json.
+
+    Exceptions nothing catches are answered by the observability middleware, which logs them
+    with the request id and sends a generic problem+json 500.
 
     Args:
         app: The application to configure.
@@ -219,4 +187,3 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _handle_problem_error)
     app.add_exception_handler(HTTPException, _handle_http_exception)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
-    app.add_middleware(UnhandledErrorMiddleware)

@@ -25,6 +25,7 @@ from omnistack_core.errors import ConfigProblem, ConfigurationError
 Environment = Literal["development", "test", "staging", "production"]
 AuthProvider = Literal["supabase", "clerk", "dev"]
 EmailProvider = Literal["resend", "smtp", "console", "memory"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 MIN_SECRET_KEY_LENGTH = 32
 DEVELOPMENT_DATABASE_URL = "sqlite+aiosqlite:///./dev.db"
@@ -80,15 +81,27 @@ class Settings(BaseSettings):
     """Open a connection per session and close it after, with prepared-statement caches off:
     for serverless poolers (PgBouncer / Supavisor in transaction mode, Neon)."""
     db_echo: bool = False
-    """Log every SQL statement (development aid)."""
+    """Log every SQL statement through the service's logging (development aid)."""
 
     # Redis and observability
     redis_url: SecretStr | None = None
     """Redis for background jobs and caching (``redis://``, ``rediss://``, ``unix://``)."""
+    log_level: LogLevel = "INFO"
+    """The lowest level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL."""
+    log_format: Literal["json", "text"] | None = None
+    """``json`` (one object per line) or ``text``; by default text in development only."""
+    metrics_enabled: bool | None = None
+    """Serve Prometheus metrics; by default on when the observability extra is installed."""
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /api/v1/public/metrics`` requires ``Authorization: Bearer <token>``."""
     sentry_dsn: SecretStr | None = None
     """Sentry project DSN; error reporting is off when unset."""
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
-    """Share of requests traced in Sentry, 0.0 to 1.0."""
+    """Share of requests traced in Sentry, 0.0 to 1.0 (health and metrics probes never)."""
+    health_check_timeout: float = Field(default=2.0, gt=0, le=60)
+    """Seconds each built-in readiness check (database, Redis) may take."""
+    health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    """Seconds a readiness result is reused, so a probe storm is not a database storm."""
 
     # Authentication
     auth_provider: AuthProvider | None = None
@@ -118,6 +131,11 @@ class Settings(BaseSettings):
         return self.environment == "development"
 
     @property
+    def logs_as_json(self) -> bool:
+        """Whether log lines are JSON: ``LOG_FORMAT``, else everywhere but development."""
+        return self.log_format == "json" or (self.log_format is None and not self.is_development)
+
+    @property
     def migration_database_url(self) -> SecretStr:
         """The URL migrations use: ``DATABASE_DIRECT_URL`` when set, else ``DATABASE_URL``."""
         return self.database_direct_url or self.database_url
@@ -126,6 +144,11 @@ class Settings(BaseSettings):
     @classmethod
     def _environment_in_lower_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_in_upper_case(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("secret_key", mode="before")
     @classmethod
@@ -172,6 +195,25 @@ class Settings(BaseSettings):
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
         if text and not str(text).startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parts = urlsplit(value.get_secret_value())
+            except ValueError:
+                parts = None
+            project = parts.path.rstrip("/").rpartition("/")[2] if parts else ""
+            if (
+                not parts
+                or parts.scheme not in ("http", "https")
+                or not parts.username
+                or not parts.hostname
+                or not project.isdigit()
+            ):
+                raise ValueError("must look like https://<public key>@<host>/<project id>")
         return value
 
     @field_validator("auth_provider")

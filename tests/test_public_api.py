@@ -13,6 +13,7 @@ PUBLIC_MODULES = [
     "omnistack_core",
     "omnistack_core.db",
     "omnistack_core.health",
+    "omnistack_core.observability",
     "omnistack_core.testing",
 ]
 
@@ -32,6 +33,15 @@ def test_all_is_sorted_and_every_name_exists(name: str) -> None:
     assert len(exported) == len(set(exported))
     for attribute in exported:
         assert hasattr(module, attribute), f"{name}.{attribute}"
+
+
+def test_the_metrics_module_exports_what_it_lists() -> None:
+    metrics = pytest.importorskip(
+        "omnistack_core.observability.metrics", reason="observability extra"
+    )
+
+    assert metrics.__all__ == sorted(metrics.__all__, key=isort_order)
+    assert all(hasattr(metrics, name) for name in metrics.__all__)
 
 
 def test_the_package_exports_exactly_the_documented_names() -> None:

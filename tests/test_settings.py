@@ -225,3 +225,24 @@ def test_settings_subclass_adds_variables_and_keeps_validation(
 
     monkeypatch.delenv("DB_POOL_SIZE")
     assert load_settings(GreeterSettings).greeting == "bonjour"
+
+
+@pytest.mark.parametrize(
+    "dsn", ["not a dsn", "https://o1.ingest.sentry.io/123", "https://key@o1.ingest.sentry.io/"]
+)
+def test_a_malformed_sentry_dsn_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, dsn: str
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", dsn)
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+
+    assert set(problems_of(caught.value)) == {"SENTRY_DSN"}
+    assert dsn not in str(caught.value)
+
+
+def test_a_well_formed_sentry_dsn_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_DSN", "https://abc123@o42.ingest.us.sentry.io/4501234")
+
+    assert load_settings().sentry_dsn is not None

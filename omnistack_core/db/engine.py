@@ -38,7 +38,7 @@ def engine_from_settings(settings: Settings, url: SecretStr | None = None) -> As
     """
     sa_url = make_url((url or settings.database_url).get_secret_value())
     if sa_url.get_backend_name() == "sqlite":
-        return _sqlite_engine(sa_url, echo=settings.db_echo)
+        return _sqlite_engine(sa_url)
     if importlib.util.find_spec("asyncpg") is None:
         raise MissingDependencyError("db", "postgres")
     query, connect_args = connect_arguments(sa_url.query)
@@ -59,23 +59,21 @@ def engine_from_settings(settings: Settings, url: SecretStr | None = None) -> As
             # Platforms drop idle connections; test one before handing it to a request.
             "pool_pre_ping": True,
         }
-    return create_async_engine(
-        sa_url.set(query=query), connect_args=connect_args, echo=settings.db_echo, **options
-    )
+    return create_async_engine(sa_url.set(query=query), connect_args=connect_args, **options)
 
 
 def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid4().hex}__"
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
+def _sqlite_engine(url: URL) -> AsyncEngine:
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:
         # Each aiosqlite connection would otherwise be a separate, empty database.
-        engine = create_async_engine(url, echo=echo, poolclass=StaticPool)
+        engine = create_async_engine(url, poolclass=StaticPool)
     else:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

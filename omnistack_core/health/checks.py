@@ -118,6 +118,41 @@ async def _timed(app: Starlette, check: HealthCheck, secrets: tuple[str, ...]) -
     return _failure(check, _ms_since(started), redact_text(error, secrets)[:_MAX_ERROR_LENGTH])
 
 
+class ReadinessCache:
+    """Runs the checks at most once per ``ttl`` seconds; concurrent callers share one run.
+
+    A platform probing every instance every few seconds, plus a load balancer, plus a
+    dashboard, must not turn into a database storm.
+
+    Args:
+        ttl: Seconds a result is reused; 0 reuses nothing but still shares a run in flight.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._results: list[CheckResult] = []
+        self._finished_at = float("-inf")
+        self._running: asyncio.Future[list[CheckResult]] | None = None
+
+    async def results(
+        self, app: Starlette, checks: Iterable[HealthCheck], secrets: Iterable[str] = ()
+    ) -> list[CheckResult]:
+        """The latest results, running the checks when the cached ones are too old."""
+        if time.monotonic() - self._finished_at < self.ttl:
+            return self._results
+        if self._running is None:
+            self._running = asyncio.ensure_future(run_checks(app, checks, secrets))
+            self._running.add_done_callback(self._store)
+        # Shielded: a caller that gives up must not cancel the run the others wait for.
+        return await asyncio.shield(self._running)
+
+    def _store(self, running: asyncio.Future[list[CheckResult]]) -> None:
+        self._running = None
+        if not running.cancelled() and running.exception() is None:
+            self._results = running.result()
+            self._finished_at = time.monotonic()
+
+
 def _failure(check: HealthCheck, latency_ms: float, error: str) -> CheckResult:
     status: CheckStatus = "failed" if check.critical else "degraded"
     return CheckResult(check.name, status, round(latency_ms, 1), error)

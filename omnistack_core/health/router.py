@@ -7,7 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from omnistack_core.health.checks import CheckResult, registered_checks, run_checks
+from omnistack_core.health.checks import (
+    CheckResult,
+    ReadinessCache,
+    registered_checks,
+)
+from omnistack_core.health.draining import is_draining
 from omnistack_core.settings import Settings, secret_values
 
 router = APIRouter(prefix="/public", tags=["health"])
@@ -24,10 +29,16 @@ async def liveness() -> JSONResponse:
 
 @router.get("/health/ready", summary="Readiness: every dependency answers")
 async def readiness(request: Request) -> JSONResponse:
-    """Run every registered check; 503 with per-check detail when a critical one fails."""
+    """Run every registered check; 503 with per-check detail when a critical one fails.
+
+    Also 503, at once and without running checks, once the process has been asked to stop.
+    """
     app = request.app
+    if is_draining(app):
+        return JSONResponse({"status": "draining", "checks": {}}, 503, headers=_NO_STORE)
     settings: Settings = app.state.settings
-    results = await run_checks(
+    cache: ReadinessCache = app.state.readiness_cache
+    results = await cache.results(
         app, registered_checks(app).values(), secrets=secret_values(settings)
     )
     status = _overall(results)
