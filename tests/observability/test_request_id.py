@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -169,3 +173,40 @@ async def test_an_error_after_the_response_started_is_raised_for_the_server_to_d
     with pytest.raises(RuntimeError, match="failed mid-body"):
         await ObservabilityMiddleware(half_sent)(scope, receive, send)
     assert [message["type"] for message in sent] == ["http.response.start"]
+
+
+def test_the_direct_access_line_matches_the_logged_one(tmp_path: Path) -> None:
+    # Outside pytest (whose capture handlers force the ordinary path) the access line is
+    # written straight to the service handler; it must be the same line a LogRecord gives.
+    script = textwrap.dedent(
+        """
+        import asyncio, logging
+        from omnistack_core import create_app, load_settings
+        from omnistack_core.testing import app_client
+
+        async def main():
+            app = create_app(load_settings(log_format="json"))
+            async with app_client(app) as client:
+                await client.get("/api/v1/public/health", headers={"X-Request-ID": "direct"})
+                logging.getLogger().addHandler(logging.NullHandler())  # forces a LogRecord
+                await client.get("/api/v1/public/health", headers={"X-Request-ID": "record"})
+
+        asyncio.run(main())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+
+    lines = {
+        record["request_id"]: record
+        for record in json_lines(result.stdout)
+        if record["logger"] == "omnistack.access"
+    }
+    direct, logged = lines["direct"], lines["record"]
+    volatile = {"timestamp", "request_id", "duration_ms", "message"}
+    assert {k: v for k, v in direct.items() if k not in volatile} == {
+        k: v for k, v in logged.items() if k not in volatile
+    }
+    assert list(direct) == list(logged)
+    assert direct["route"] == "/api/v1/public/health"
