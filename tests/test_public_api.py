@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import pytest
 
@@ -11,6 +12,12 @@ from omnistack_core import MissingDependencyError, OmniStackError
 
 PUBLIC_MODULES = [
     "omnistack_core",
+    pytest.param(
+        "omnistack_core.auth",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("jwt") is None, reason="needs the auth extra"
+        ),
+    ),
     "omnistack_core.db",
     "omnistack_core.health",
     "omnistack_core.observability",

@@ -5,7 +5,8 @@ Enable with ``pytest_plugins = ["omnistack_core.testing.pytest_plugin"]`` in ``c
 ``postgres_url`` is a fresh database for the test session on the server at
 ``OMNISTACK_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``),
 dropped afterwards. ``redis_url`` is ``OMNISTACK_TEST_REDIS_URL`` (default
-``redis://127.0.0.1:6379/15``), flushed before each test. Tests that use either are marked
+``redis://127.0.0.1:6379/15``), flushed before each test. ``local_issuer`` is a local token
+issuer serving its JWKS over HTTP (needs the ``auth`` extra). Tests that use either are marked
 ``integration``. When a server does not answer, they skip with the reason, or fail when
 ``OMNISTACK_REQUIRE_SERVICES=1`` (as CI sets), so a missing server never passes unnoticed.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -26,6 +27,9 @@ from omnistack_core.testing.services import (
     drop_test_database,
     flush_redis,
 )
+
+if TYPE_CHECKING:
+    from omnistack_core.testing.issuer import LocalIssuer
 
 _SERVICE_FIXTURES = {"postgres_url", "redis_url"}
 
@@ -80,3 +84,15 @@ def redis_url(_redis_server: str) -> str:
     """The URL of a Redis database emptied before this test."""
     flush_redis(_redis_server)
     return _redis_server
+
+
+@pytest.fixture
+def local_issuer() -> Iterator[LocalIssuer]:
+    """A :class:`~omnistack_core.testing.issuer.LocalIssuer` serving its JWKS on 127.0.0.1.
+
+    Needs the ``auth`` extra.
+    """
+    from omnistack_core.testing.issuer import LocalIssuer  # noqa: PLC0415 - auth extra
+
+    with LocalIssuer() as issuer:
+        yield issuer

@@ -1,0 +1,59 @@
+"""Auth: verify Supabase, Clerk or development tokens; FastAPI dependencies for routes.
+
+Needs the ``auth`` extra: ``pip install 'omnistack-core[auth]'``.
+"""
+
+from omnistack_core.errors import MissingDependencyError
+
+try:
+    import httpx  # noqa: F401
+    import jwt  # noqa: F401
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a run without the extra
+    raise MissingDependencyError("auth", "auth") from exc
+
+from omnistack_core.auth.clerk import ClerkVerifier
+from omnistack_core.auth.dependencies import (
+    CurrentUser,
+    OptionalUser,
+    current_principal,
+    optional_principal,
+    require_permissions,
+    require_roles,
+)
+from omnistack_core.auth.dev import DevVerifier, mint_dev_token
+from omnistack_core.auth.errors import AuthError, AuthUnavailableError, InvalidTokenError
+from omnistack_core.auth.jwks_cache import JwksCache, SigningKey
+from omnistack_core.auth.module import Authenticator, AuthModule
+from omnistack_core.auth.principal import ClerkPrincipal, Principal, SupabasePrincipal
+from omnistack_core.auth.settings import AuthSettings
+from omnistack_core.auth.supabase import SupabaseVerifier
+from omnistack_core.auth.tokens import TokenVerifier
+from omnistack_core.auth.users import auth_metadata, users
+
+__all__ = [
+    "AuthError",
+    "AuthModule",
+    "AuthSettings",
+    "AuthUnavailableError",
+    "Authenticator",
+    "ClerkPrincipal",
+    "ClerkVerifier",
+    "CurrentUser",
+    "DevVerifier",
+    "InvalidTokenError",
+    "JwksCache",
+    "OptionalUser",
+    "Principal",
+    "SigningKey",
+    "SupabasePrincipal",
+    "SupabaseVerifier",
+    "TokenVerifier",
+    "auth_metadata",
+    "current_principal",
+    "mint_dev_token",
+    "optional_principal",
+    "require_permissions",
+    "require_roles",
+    "users",
+]

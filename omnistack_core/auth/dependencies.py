@@ -1,0 +1,92 @@
+"""FastAPI dependencies: who is calling, and may they?"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from omnistack_core.auth.errors import AuthUnavailableError, InvalidTokenError
+from omnistack_core.auth.module import Authenticator
+from omnistack_core.auth.principal import Principal
+from omnistack_core.errors import ProblemError
+
+logger = logging.getLogger("omnistack.auth")
+
+_INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+_NO_TOKEN = {"WWW-Authenticate": "Bearer"}
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller, or None when the request carries no token.
+
+    Raises:
+        ProblemError: 401 when a token is present but invalid; 503 when the issuer's keys
+            cannot be had.
+    """
+    authenticator: Authenticator | None = getattr(request.app.state, "auth", None)
+    if authenticator is None:
+        raise RuntimeError("the auth module is not installed: create_app(modules=[AuthModule()])")
+    token = authenticator.token_from(request)
+    if token is None:
+        return None
+    try:
+        principal = await authenticator.verifier.verify(token)
+    except InvalidTokenError as exc:
+        # Why, for whoever debugs it; never the token, and never to the client.
+        logger.debug("Refused a token: %s", exc)
+        raise ProblemError(401, "The access token is not valid.", headers=_INVALID_TOKEN) from None
+    except AuthUnavailableError as exc:
+        logger.warning("Cannot verify tokens: %s", exc)
+        raise ProblemError(
+            503, "Sign-in cannot be checked right now.", headers={"Retry-After": "30"}
+        ) from None
+    await authenticator.users.seen(principal, request.app.state.database)
+    return principal
+
+
+async def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    """The caller; 401 when the request carries no token."""
+    if principal is None:
+        raise ProblemError(401, "Authentication required.", headers=_NO_TOKEN)
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+"""The authenticated caller: ``async def handler(user: CurrentUser)``; 401 without one."""
+
+OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
+"""The caller, or None for anonymous requests; an invalid token is still a 401."""
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that admits callers holding at least one of ``roles`` (else 403).
+
+    Use as ``Depends(require_roles("org:admin"))``, in a route's ``dependencies`` or as a
+    parameter's default; it returns the principal.
+    """
+    wanted = frozenset(roles)
+
+    async def has_role(principal: CurrentUser) -> Principal:
+        if not wanted & principal.roles:
+            raise ProblemError(403, "This needs one of the roles: " + ", ".join(sorted(wanted)))
+        return principal
+
+    return has_role
+
+
+def require_permissions(*permissions: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that admits callers holding every one of ``permissions`` (else 403)."""
+    wanted = frozenset(permissions)
+
+    async def has_permissions(principal: CurrentUser) -> Principal:
+        missing = wanted - principal.permissions
+        if missing:
+            raise ProblemError(403, "Missing permissions: " + ", ".join(sorted(missing)))
+        return principal
+
+    return has_permissions

@@ -1,0 +1,93 @@
+"""The ``users`` table: one row per principal seen, so other modules can link to users."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, String, Table, func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from omnistack_core.auth.principal import Principal
+from omnistack_core.db import Database, new_metadata
+
+logger = logging.getLogger("omnistack.auth")
+
+auth_metadata = new_metadata()
+"""The auth module's tables, for a service's migrations."""
+
+users = Table(
+    "users",
+    auth_metadata,
+    Column("id", String(255), primary_key=True, comment="The issuer's user id (sub)"),
+    Column("provider", String(20), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+_REMEMBERED_USERS = 10_000
+
+
+class UserMirror:
+    """Upserts the principals it is shown into ``users``, at most once per user per interval.
+
+    Not on every request: the row records that a user exists and roughly when they were last
+    seen, which a write every few minutes tells as well as a write per request.
+
+    Args:
+        interval: Least seconds between two writes for the same user.
+        clock: Monotonic clock, for tests.
+    """
+
+    def __init__(self, interval: float, clock: Any = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._written: OrderedDict[str, float] = OrderedDict()
+
+    async def seen(self, principal: Principal, database: Database) -> None:
+        """Record ``principal`` unless it was recorded less than ``interval`` ago.
+
+        A failure (the table not migrated yet, the database down) is logged and never fails
+        the request that carried the token.
+        """
+        now = self._clock()
+        last = self._written.get(principal.id)
+        if last is not None and now - last < self.interval:
+            return
+        self._written[principal.id] = now
+        self._written.move_to_end(principal.id)
+        while len(self._written) > _REMEMBERED_USERS:
+            self._written.popitem(last=False)
+        try:
+            async with database.session() as session:
+                await session.execute(_upsert(database, principal))
+        except SQLAlchemyError as exc:
+            logger.warning("Could not record user %s: %s", principal.id, type(exc).__name__)
+
+
+def _upsert(database: Database, principal: Principal) -> Any:
+    now = datetime.now(UTC)
+    row = {
+        "id": principal.id,
+        "provider": principal.provider,
+        "email": principal.email,
+        "created_at": now,
+        "last_seen_at": now,
+    }
+    # Postgres and SQLite spell the upsert the same way, from different modules.
+    if database.engine.dialect.name == "postgresql":
+        postgres = postgresql_insert(users).values(**row)
+        return postgres.on_conflict_do_update(
+            index_elements=[users.c.id],
+            set_={"last_seen_at": now, "email": postgres.excluded.email},
+        )
+    sqlite = sqlite_insert(users).values(**row)
+    return sqlite.on_conflict_do_update(
+        index_elements=[users.c.id], set_={"last_seen_at": now, "email": sqlite.excluded.email}
+    )
