@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from omnistack_core import __version__
 from omnistack_core.errors import ConfigurationError
@@ -63,6 +64,30 @@ def _parser() -> argparse.ArgumentParser:
     dev_token.add_argument("--ttl", type=float, default=3600, help="seconds it lasts (3600)")
     dev_token.add_argument("--env-file", default=".env", help="dotenv file to read")
     dev_token.set_defaults(handler=_dev_token)
+
+    database = commands.add_parser("db", help="database migrations")
+    db_commands = database.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="migrate the database to head, under a lock (what deploys run)",
+        description="Upgrade to the latest revision while holding a Postgres advisory lock, so "
+        "instances starting together migrate once. Uses DATABASE_DIRECT_URL when set.",
+    )
+    upgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    upgrade.add_argument(
+        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
+    )
+    upgrade.set_defaults(handler=_db_upgrade)
+
+    dev = commands.add_parser(
+        "dev",
+        help="migrate and serve the app with reload (development only)",
+        description="Apply migrations, then run uvicorn app.main:app with auto-reload on PORT.",
+    )
+    dev.add_argument("--app", default="app.main:app", help="the ASGI app (app.main:app)")
+    dev.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    dev.add_argument("--no-reload", action="store_true", help="do not restart on code changes")
+    dev.set_defaults(handler=_dev)
     return parser
 
 
@@ -108,6 +133,59 @@ def _dev_token(arguments: argparse.Namespace) -> int:
         ttl=arguments.ttl,
     )
     print(token)
+    return 0
+
+
+def _db_upgrade(arguments: argparse.Namespace) -> int:
+    try:
+        from omnistack_core.db.migrations import MigrationError, upgrade  # noqa: PLC0415
+    except ImportError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
+    try:
+        result = upgrade(arguments.config, settings=settings, lock_timeout=arguments.lock_timeout)
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if result.waited_seconds >= 1:
+        print(f"waited {result.waited_seconds:.1f} s for another runner's migration lock")
+    print(f"before:  {result.before or '(empty database)'}")
+    if result.applied:
+        print(f"applied: {', '.join(result.applied)}")
+    else:
+        print("applied: nothing, the database was up to date")
+    print(f"after:   {result.after or '(empty database)'}")
+    return 0
+
+
+def _dev(arguments: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if settings.environment != "development":
+        print("omnistack dev serves development only; use uvicorn directly", file=sys.stderr)
+        return 1
+    if Path("alembic.ini").exists():
+        status = _db_upgrade(argparse.Namespace(config="alembic.ini", lock_timeout=30.0))
+        if status:
+            return status
+    import uvicorn  # noqa: PLC0415 - a dependency of services, not of the library
+
+    uvicorn.run(
+        arguments.app,
+        host=arguments.host,
+        port=settings.port,
+        reload=not arguments.no_reload,
+        access_log=False,
+    )
     return 0
 
 

@@ -3,14 +3,13 @@
 Needs the ``auth`` extra: ``pip install 'omnistack-core[auth]'``.
 """
 
+import importlib.util
+
 from omnistack_core.errors import MissingDependencyError
 
-try:
-    import httpx  # noqa: F401
-    import jwt  # noqa: F401
-    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised in a run without the extra
-    raise MissingDependencyError("auth", "auth") from exc
+# Checked, not imported: the libraries load when the app starts, not when it is built.
+if not all(importlib.util.find_spec(name) for name in ("httpx", "jwt", "cryptography")):
+    raise MissingDependencyError("auth", "auth")
 
 from omnistack_core.auth.clerk import ClerkVerifier
 from omnistack_core.auth.dependencies import (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from jwt.algorithms import get_default_algorithms
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
@@ -69,6 +68,8 @@ class AuthSettings(Settings):
     def _pem_public_key(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        from jwt.algorithms import get_default_algorithms  # noqa: PLC0415 - only when set
+
         # Platforms often store a multi-line PEM with literal "\n" sequences.
         pem = value.replace("\\n", "\n").strip()
         try:

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, String, Table, func
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from omnistack_core.auth.principal import Principal
@@ -80,13 +78,18 @@ def _upsert(database: Database, principal: Principal) -> Any:
         "created_at": now,
         "last_seen_at": now,
     }
-    # Postgres and SQLite spell the upsert the same way, from different modules.
+    # Postgres and SQLite spell the upsert the same way, from different modules; each is
+    # imported only where its database is in use.
     if database.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert  # noqa: PLC0415
+
         postgres = postgresql_insert(users).values(**row)
         return postgres.on_conflict_do_update(
             index_elements=[users.c.id],
             set_={"last_seen_at": now, "email": postgres.excluded.email},
         )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
+
     sqlite = sqlite_insert(users).values(**row)
     return sqlite.on_conflict_do_update(
         index_elements=[users.c.id], set_={"last_seen_at": now, "email": sqlite.excluded.email}

