@@ -11,8 +11,16 @@ from omnistack_core.settings import Settings
 
 pytest_plugins = ["omnistack_core.testing.pytest_plugin", "pytester"]
 
-# Without the auth extra (the nox session that installs no extras) its tests cannot import.
-collect_ignore_glob = [] if importlib.util.find_spec("jwt") else ["auth/*"]
+# The nox session that installs no extras cannot import these: the auth tests need the auth
+# extra, the template tests every extra (and Copier, from the template group).
+collect_ignore_glob = [
+    *([] if importlib.util.find_spec("jwt") else ["auth/*"]),
+    *(
+        []
+        if importlib.util.find_spec("jwt") and importlib.util.find_spec("copier")
+        else ["template/*"]
+    ),
+]
 
 
 @pytest.fixture(autouse=True)

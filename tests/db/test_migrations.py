@@ -6,12 +6,17 @@ import asyncio
 import textwrap
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from omnistack_core import load_settings
 from omnistack_core.cli import main
-from omnistack_core.db.migrations import MIGRATION_LOCK_KEY, MigrationError, upgrade
+
+pytest.importorskip("alembic", reason="needs the migrations extra")
+from omnistack_core.db.migrations import (
+    MIGRATION_LOCK_KEY,
+    MigrationError,
+    upgrade,
+)
 
 REVISIONS = {
     "0001_notes.py": """
@@ -100,6 +105,8 @@ def test_upgrade_applies_every_revision_then_has_nothing_to_do(
 
 
 async def _drop_tables(url: str) -> None:
+    import asyncpg  # noqa: PLC0415 - the postgres extra; these tests are integration tests
+
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await connection.execute("DROP TABLE IF EXISTS notes, tags, half, alembic_version")
@@ -122,6 +129,8 @@ def test_a_failing_revision_is_named_and_the_earlier_ones_stay_applied(
 
 
 async def _state(url: str) -> tuple[str, bool]:
+    import asyncpg  # noqa: PLC0415 - the postgres extra; these tests are integration tests
+
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     try:
         version = await connection.fetchval("SELECT version_num FROM alembic_version")
@@ -136,6 +145,8 @@ def test_upgrade_gives_up_when_the_lock_stays_taken(tmp_path: Path, clean_postgr
     settings = load_settings(database_url=clean_postgres)
 
     async def holding_the_lock() -> None:
+        import asyncpg  # noqa: PLC0415 - the postgres extra; these tests are integration tests
+
         holder = await asyncpg.connect(clean_postgres.replace("postgresql+asyncpg", "postgresql"))
         try:
             await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
