@@ -2,8 +2,9 @@
 
 Cold start is process start to the first 200 from ``/api/v1/public/health``, under uvicorn,
 for the generated service (every module the template offers, Postgres-less: SQLite) against
-a bare FastAPI app with the same route started the same way from the same virtualenv. Runs
-alternate; medians are printed with the ratio.
+a bare FastAPI app with the same route started the same way from the same virtualenv, and,
+for context, a FastAPI app with one SQLAlchemy model and engine (what any service with a
+database imports). Runs alternate; medians are printed with the ratios.
 
     uv run python benchmarks/template.py [--runs 7]
 """
@@ -29,6 +30,42 @@ BARE_APP = """
 from fastapi import FastAPI
 
 app = FastAPI()
+
+
+@app.get("/api/v1/public/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+"""
+
+
+# For context, not the aim: what any FastAPI service with a SQLAlchemy model pays to start.
+DATABASE_APP = """
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import String
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = create_async_engine("sqlite+aiosqlite:///./bench.db")
+    yield
+    await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
 
 
 @app.get("/api/v1/public/health")
@@ -93,12 +130,14 @@ def main() -> None:
             generation.append(time.perf_counter() - started)
         subprocess.run(["uv", "sync", "--quiet"], cwd=project, check=True)
         (project / "bare_app.py").write_text(BARE_APP)
+        (project / "database_app.py").write_text(DATABASE_APP)
         keep = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "DATABASE_URL")}
         env = {**keep, "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING"}
-        service, bare = [], []
+        service, bare, database = [], [], []
         for _ in range(runs):
             service.append(cold_start(project, "app.main:app", env))
             bare.append(cold_start(project, "bare_app:app", env))
+            database.append(cold_start(project, "database_app:app", env))
 
     print(f"median of {runs} runs each")
     print(f"  copier copy, full answer set:    {statistics.median(generation):6.2f} s (aim: < 3 s)")
@@ -106,6 +145,9 @@ def main() -> None:
     print(f"  cold start, generated service:   {statistics.median(service):6.2f} s")
     ratio = statistics.median(service) / statistics.median(bare)
     print(f"  ratio service / bare: {ratio:.2f}x (aim: <= 1.5x)")
+    floor = statistics.median(database)
+    print(f"  for context, FastAPI + one SQLAlchemy model: {floor:.2f} s")
+    print(f"  ratio service / FastAPI + SQLAlchemy: {statistics.median(service) / floor:.2f}x")
 
 
 if __name__ == "__main__":
