@@ -11,6 +11,7 @@ writes its values there and the exposition sums them (see :func:`exposition`).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from typing import Any
@@ -29,6 +30,7 @@ from prometheus_client import (
 )
 
 from omnistack_core.errors import ProblemError
+from omnistack_core.observability.scrape import scrape_hooks
 from omnistack_core.settings import Settings
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "exposition",
     "metrics_router",
 ]
+
+logger = logging.getLogger("omnistack.metrics")
 
 # From a cache hit to a slow report: API latencies sit between 5 ms and a few seconds.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
@@ -156,6 +160,11 @@ def metrics_router(settings: Settings) -> APIRouter:
                     "A valid metrics token is required.",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
+        for hook in scrape_hooks(request.app):
+            try:
+                await hook(request.app)
+            except Exception as exc:  # noqa: BLE001 - the other metrics are still worth serving
+                logger.warning("A metrics scrape hook failed: %s: %s", type(exc).__name__, exc)
         return Response(
             exposition(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
         )

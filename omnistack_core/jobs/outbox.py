@@ -1,0 +1,145 @@
+"""The transactional outbox: jobs enqueued inside a database transaction.
+
+``queue.enqueue(job, ..., session=session)`` writes the job as a row of ``job_outbox`` in the
+session's transaction; when that transaction commits, the row is published to the queue and
+deleted. A job is thus never sent for a rolled-back transaction, and never lost for a committed
+one: a row the committing process could not publish (Redis down, process killed) is published
+by the relay in the worker. Publishing uses the row's id as the job id, so a row published
+twice (a crash between publishing and deleting) still runs once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Column, DateTime, String, Table, Text, delete, event, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from omnistack_core.db import Database, new_metadata
+
+jobs_metadata = new_metadata()
+"""The jobs module's tables, for a service's migrations."""
+
+job_outbox = Table(
+    "job_outbox",
+    jobs_metadata,
+    Column("id", String(36), primary_key=True),
+    Column("job", String(200), nullable=False),
+    Column("payload", Text, nullable=False, comment="JSON: args, kwargs, metadata"),
+    Column("job_id", String(255), nullable=True),
+    Column("run_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+_PENDING = "omnistack_outbox_pending"
+
+Publish = Callable[[str, list[Any], dict[str, Any], str, datetime | None], Awaitable[bool]]
+"""Sends one job to the queue: (job, args, kwargs, job id, run at) -> sent or already queued."""
+
+
+async def add(
+    session: AsyncSession,
+    job: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    *,
+    job_id: str | None,
+    defer_by: timedelta | None,
+    on_commit: Callable[[list[str]], None],
+) -> str:
+    """Write a job to the outbox in ``session``'s transaction.
+
+    Args:
+        session: The session whose transaction the job belongs to.
+        job: The job's name.
+        args: Its positional arguments (JSON-ready).
+        kwargs: Its keyword arguments (JSON-ready, metadata included).
+        job_id: The caller's job id, if any.
+        defer_by: How long after enqueueing it should run.
+        on_commit: Called with the ids of the rows written when the transaction commits.
+
+    Returns:
+        The job id it will run under.
+    """
+    row_id = uuid.uuid4().hex
+    now = datetime.now(UTC)
+    await session.execute(
+        insert(job_outbox).values(
+            id=row_id,
+            job=job,
+            payload=json.dumps({"args": args, "kwargs": kwargs}),
+            job_id=job_id,
+            run_at=now + defer_by if defer_by else None,
+            created_at=now,
+        )
+    )
+    pending: list[str] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        sync_session = session.sync_session
+
+        @event.listens_for(sync_session, "after_commit")
+        def _committed(_: Session) -> None:
+            ids = list(session.info.get(_PENDING, ()))
+            session.info[_PENDING] = []
+            if ids:
+                on_commit(ids)
+
+        @event.listens_for(sync_session, "after_soft_rollback")
+        def _rolled_back(_: Session, __: Any) -> None:
+            session.info[_PENDING] = []
+
+    pending.append(row_id)
+    return job_id or outbox_job_id(row_id)
+
+
+def outbox_job_id(row_id: str) -> str:
+    """The job id of an outbox row that carries none of its own."""
+    return f"outbox:{row_id}"
+
+
+async def publish(
+    database: Database,
+    send: Publish,
+    *,
+    ids: list[str] | None = None,
+    older_than: timedelta | None = None,
+    limit: int = 100,
+) -> int:
+    """Publish outbox rows and delete the ones the queue took.
+
+    Args:
+        database: Where the outbox is.
+        send: Sends one job to the queue.
+        ids: These rows (just committed); or, when None, any rows left behind.
+        older_than: With ``ids`` None, only rows at least this old (the committing process is
+            likely still publishing newer ones).
+        limit: At most this many rows.
+
+    Returns:
+        How many rows were published.
+    """
+    query = select(job_outbox).order_by(job_outbox.c.created_at).limit(limit)
+    if ids is not None:
+        query = query.where(job_outbox.c.id.in_(ids))
+    elif older_than is not None:
+        query = query.where(job_outbox.c.created_at <= datetime.now(UTC) - older_than)
+    async with database.session() as session:
+        rows = (await session.execute(query)).mappings().all()
+    published = 0
+    for row in rows:
+        payload = json.loads(row["payload"])
+        job_id = row["job_id"] or outbox_job_id(row["id"])
+        run_at = row["run_at"]
+        if run_at is not None and run_at.tzinfo is None:  # SQLite hands back naive values
+            run_at = run_at.replace(tzinfo=UTC)
+        await send(row["job"], payload["args"], payload["kwargs"], job_id, run_at)
+        async with database.session() as session:
+            await session.execute(delete(job_outbox).where(job_outbox.c.id == row["id"]))
+        published += 1
+    return published

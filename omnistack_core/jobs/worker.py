@@ -1,0 +1,183 @@
+"""The worker: ``arq app.jobs.worker.WorkerSettings``, built by :func:`worker_settings`.
+
+The worker starts the service's app (its lifespan: database, Redis, every module), runs the
+registered jobs with the same attempt code as inline mode, retries transient failures with
+backoff through arq's ``Retry``, keeps jobs that failed for good where ``omnistack jobs
+failed`` lists them, relays the outbox, refreshes its health key every few seconds, and on
+SIGTERM stops taking jobs and lets running ones finish within the grace period.
+
+Delivery is at least once: a worker killed mid-job (SIGKILL, out of memory, a lost machine)
+leaves the job in the queue, and another worker runs it again once the job's timeout has
+passed. Make side effects idempotent (:func:`~omnistack_core.jobs.once`, or the provider's
+idempotency key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.worker import Retry, func
+
+from omnistack_core.jobs.execution import META_KEY, RetryLater, job_request_id, run_attempt
+from omnistack_core.jobs.failed import FailedJobs
+from omnistack_core.jobs.metrics import job_metrics
+from omnistack_core.jobs.registry import JobContext, JobDefinition, registered_jobs
+from omnistack_core.jobs.serialization import dumps, loads
+from omnistack_core.jobs.settings import JobsSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from omnistack_core.jobs.queue import JobQueue
+
+logger = logging.getLogger("omnistack.jobs")
+
+# arq's own timeout only backs ours up: run_attempt times the job out first, to count it.
+_TIMEOUT_MARGIN = 5.0
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """The arq connection settings for ``REDIS_URL`` (``redis://``, ``rediss://``, ``unix://``)."""
+    return RedisSettings.from_dsn(url)
+
+
+def worker_settings(
+    app: FastAPI,
+    *,
+    jobs: Sequence[Callable[..., Awaitable[Any]]] | None = None,
+    cron_jobs: Sequence[CronJob] = (),
+) -> type:
+    """Build the class ``arq`` loads, for ``app``'s settings and the registered jobs.
+
+    A service's ``app/jobs/worker.py``::
+
+        from omnistack_core.jobs import worker_settings
+
+        from app.jobs import tasks  # noqa: F401  (registers the @job functions)
+        from app.main import app
+
+        WorkerSettings = worker_settings(app)
+
+    Args:
+        app: The service's app; the worker runs its lifespan and hands it to jobs.
+        jobs: The job functions this worker runs; every registered job when None.
+        cron_jobs: Periodic jobs (``arq.cron.cron(...)``).
+
+    Returns:
+        The settings class for ``arq app.jobs.worker.WorkerSettings``.
+
+    Raises:
+        TypeError: ``app`` was not built with the jobs module's settings.
+    """
+    settings = app.state.settings
+    if not isinstance(settings, JobsSettings):
+        raise TypeError("the app must be built with JobsModule: create_app(modules=[JobsModule()])")
+    if settings.redis_url is None:
+        raise TypeError("a worker needs REDIS_URL; without it jobs run inside the app")
+    wanted = {getattr(job, "job_name", None) for job in jobs} if jobs is not None else None
+    definitions = [d for d in registered_jobs() if wanted is None or d.name in wanted]
+    functions = [_arq_function(definition, settings) for definition in definitions]
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        await _start(ctx, app, settings)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await _stop(ctx)
+
+    return type(
+        "WorkerSettings",
+        (),
+        {
+            "functions": functions,
+            "cron_jobs": list(cron_jobs),
+            "redis_settings": redis_settings(settings.redis_url.get_secret_value()),
+            "queue_name": settings.jobs_queue_name,
+            "max_jobs": settings.jobs_max_concurrency,
+            "job_timeout": settings.jobs_timeout_seconds + _TIMEOUT_MARGIN,
+            "poll_delay": settings.jobs_poll_seconds,
+            "keep_result": settings.jobs_keep_result_seconds,
+            "health_check_interval": settings.jobs_health_check_seconds,
+            "job_completion_wait": int(settings.jobs_shutdown_grace_seconds),
+            "job_serializer": dumps,
+            "job_deserializer": loads,
+            "on_startup": startup,
+            "on_shutdown": shutdown,
+        },
+    )
+
+
+def _arq_function(definition: JobDefinition, settings: JobsSettings) -> Any:
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        meta = kwargs.pop(META_KEY, {})
+        app: FastAPI = ctx["app"]
+        context = JobContext(app, ctx["job_id"], definition.name, ctx["job_try"])
+        with job_request_id(meta):
+            try:
+                return await run_attempt(definition, context, settings, args, kwargs)
+            except RetryLater as retry:
+                raise Retry(defer=retry.delay) from retry.__cause__
+            except Exception as exc:
+                failed: FailedJobs = ctx["failed_jobs"]
+                await failed.record(
+                    context.job_id,
+                    definition.name,
+                    args=list(args),
+                    kwargs=kwargs,
+                    error=exc,
+                    attempts=context.attempt,
+                )
+                raise
+
+    attempts = definition.max_attempts or settings.jobs_max_attempts
+    timeout = (definition.timeout or settings.jobs_timeout_seconds) + _TIMEOUT_MARGIN
+    return func(run, name=definition.name, max_tries=attempts, timeout=timeout)
+
+
+async def _start(ctx: dict[str, Any], app: FastAPI, settings: JobsSettings) -> None:
+    stack = AsyncExitStack()
+    await stack.enter_async_context(app.router.lifespan_context(app))
+    ctx["stack"] = stack
+    ctx["app"] = app
+    ctx["failed_jobs"] = FailedJobs(ctx["redis"], settings.jobs_queue_name)
+    if settings.worker_metrics_port is not None and job_metrics is not None:
+        from prometheus_client import start_http_server  # noqa: PLC0415 - observability extra
+
+        start_http_server(settings.worker_metrics_port)
+    queue: JobQueue = app.state.jobs
+    ctx["relay"] = asyncio.get_running_loop().create_task(_relay(queue, settings))
+    logger.info("Worker started: %d jobs on %s", len(registered_jobs()), settings.jobs_queue_name)
+
+
+async def _stop(ctx: dict[str, Any]) -> None:
+    relay = cast("asyncio.Task[None] | None", ctx.get("relay"))
+    if relay is not None:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+    stack = cast("AsyncExitStack | None", ctx.get("stack"))
+    if stack is not None:
+        await stack.aclose()
+
+
+async def _relay(queue: JobQueue, settings: JobsSettings) -> None:
+    while True:
+        await asyncio.sleep(settings.jobs_outbox_relay_seconds)
+        try:
+            # Younger rows are likely still being published by the process that wrote them.
+            relayed = await queue.relay(timedelta(seconds=settings.jobs_outbox_relay_seconds))
+            depth = await queue.depth()
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            logger.warning("Outbox relay failed: %s: %s", type(exc).__name__, exc)
+            continue
+        if relayed:
+            logger.info("Relayed %d jobs from the outbox", relayed)
+        if job_metrics is not None:
+            job_metrics.queued.set(depth)

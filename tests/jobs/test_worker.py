@@ -1,0 +1,268 @@
+"""A real arq worker, in a subprocess, on real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
+
+from omnistack_core import create_app, load_settings
+from omnistack_core.cli import main
+from omnistack_core.jobs import JobsModule, JobsSettings, Queue, RedisQueue
+from omnistack_core.testing import app_client
+from tests.jobs import service
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def environment(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The service's variables, shared by the test's app and its workers."""
+    variables = {
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": "w" * 40,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/worker.db",
+        "REDIS_URL": redis_url,
+        "JOBS_TRACE_URL": redis_url,
+        "JOBS_QUEUE_NAME": f"test:{uuid.uuid4().hex[:8]}",
+        "JOBS_RETRY_BASE_SECONDS": "0.05",
+        # A killed job runs again once the longest job timeout (+ 15 s) has passed.
+        "JOBS_TIMEOUT_SECONDS": "5",
+        "JOBS_HEALTH_CHECK_SECONDS": "1",
+        "JOBS_SHUTDOWN_GRACE_SECONDS": "5",
+        "LOG_FORMAT": "json",
+        "WORKER_METRICS_PORT": str(free_port()),
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return variables
+
+
+@pytest.fixture
+def start_worker(environment: dict[str, str]) -> Iterator[Callable[[], subprocess.Popen[str]]]:
+    """Starts ``arq tests.jobs.worker_service.WorkerSettings``; every worker is stopped after."""
+    workers: list[subprocess.Popen[str]] = []
+
+    def start() -> subprocess.Popen[str]:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "arq", "tests.jobs.worker_service.WorkerSettings"],
+            cwd=REPOSITORY,
+            env={**os.environ, **environment},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+        worker.communicate(timeout=30)
+
+
+@pytest.fixture
+async def trace(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def enqueuing_app() -> FastAPI:
+    app = create_app(load_settings(JobsSettings), modules=[JobsModule()])
+
+    @app.post("/record/{value}")
+    async def record(value: str, queue: Queue) -> dict[str, str | None]:
+        return {"job_id": await queue.enqueue(service.record, value)}
+
+    return app
+
+
+async def cli(*arguments: str) -> int:
+    """The ``omnistack`` command, in a thread: it runs its own event loop."""
+    return await asyncio.to_thread(main, list(arguments))
+
+
+async def wait_for(
+    client: Redis, job_id: str, event: str, *, count: int = 1, seconds: float = 30
+) -> list[dict[str, object]]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        entries = [json.loads(item) for item in await client.lrange(f"trace:{job_id}", 0, -1)]
+        if sum(entry["event"] == event for entry in entries) >= count:
+            return entries
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{job_id} never traced {event!r} {count} times")
+
+
+def worker_metrics(
+    environment: dict[str, str],
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(f"http://127.0.0.1:{environment['WORKER_METRICS_PORT']}/").text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_a_worker_runs_jobs_with_the_request_id_of_their_request(
+    start_worker: Callable[[], subprocess.Popen[str]], trace: Redis
+) -> None:
+    worker = start_worker()
+    app = enqueuing_app()
+    async with app_client(app) as client:
+        assert isinstance(app.state.jobs, RedisQueue)
+        response = await client.post("/record/ada", headers={"X-Request-ID": "req-worker"})
+    job_id = response.json()["job_id"]
+
+    [entry] = await wait_for(trace, job_id, "record")
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=30)
+
+    assert entry["request_id"] == "req-worker"
+    job_lines = [
+        json.loads(line)
+        for line in output.splitlines()
+        if line.startswith("{") and '"omnistack.jobs"' in line and job_id in line
+    ]
+    assert [line["request_id"] for line in job_lines] == ["req-worker"]
+
+
+async def test_failures_are_retried_with_backoff_recorded_and_retried_by_hand(
+    start_worker: Callable[[], subprocess.Popen[str]],
+    environment: dict[str, str],
+    trace: Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    start_worker()
+    app = enqueuing_app()
+    async with app_client(app):
+        exhausted = await app.state.jobs.enqueue(service.flaky, 5)
+        broken = await app.state.jobs.enqueue(service.broken)
+        succeeded = await app.state.jobs.enqueue(service.record, "fine")
+    await wait_for(trace, str(exhausted), "attempt", count=3)
+    await wait_for(trace, str(broken), "attempt")
+    await wait_for(trace, str(succeeded), "record")
+    await asyncio.sleep(0.5)  # let the worker record the last failure
+
+    assert await cli("jobs", "failed") == 0
+    listing = capsys.readouterr().out
+    assert f"{exhausted}  tests.flaky" in listing
+    assert f"{broken}  tests.broken" in listing
+    assert "ValueError: bad input" in listing
+    assert "2 failed jobs" in listing
+
+    metrics = worker_metrics(environment)
+
+    def count(job: str, status: str) -> float:
+        return metrics.get(
+            ("background_jobs_total", frozenset({("job", job), ("status", status)})), 0.0
+        )
+
+    assert (count("tests.flaky", "retry"), count("tests.flaky", "failure")) == (2, 1)
+    assert (count("tests.broken", "retry"), count("tests.broken", "failure")) == (0, 1)
+    assert count("tests.record", "success") == 1
+
+    assert await cli("jobs", "retry", str(broken)) == 0
+    capsys.readouterr()
+    entries = await wait_for(trace, "all", "attempt", count=5)  # 3 flaky, broken twice
+    assert (
+        sum(
+            entry["job_id"] != broken and str(entry["job_id"]).startswith(str(broken))
+            for entry in entries
+        )
+        == 1
+    )
+    assert await cli("jobs", "failed") == 0
+
+
+async def test_worker_check_follows_the_workers_health_key(
+    start_worker: Callable[[], subprocess.Popen[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await cli("worker-check") == 1
+    worker = start_worker()
+    deadline = time.monotonic() + 30
+    while await cli("worker-check") != 0:
+        assert time.monotonic() < deadline, "the worker never reported healthy"
+        await asyncio.sleep(0.2)
+    assert "healthy:" in capsys.readouterr().out
+    worker.kill()
+    worker.communicate(timeout=30)
+    await asyncio.sleep(2.5)  # the key outlives the worker by one interval, no more
+
+    assert await cli("worker-check") == 1
+    assert "no worker refreshed its health key" in capsys.readouterr().err
+
+
+async def test_a_worker_killed_mid_job_leaves_it_to_another_which_delivers_once(
+    start_worker: Callable[[], subprocess.Popen[str]], trace: Redis
+) -> None:
+    first = start_worker()
+    app = enqueuing_app()
+    async with app_client(app):
+        job_id = str(await app.state.jobs.enqueue(service.deliver_once, "order-7"))
+    await wait_for(trace, job_id, "started")
+    first.kill()  # SIGKILL, in the middle of the delivery
+    first.communicate(timeout=30)
+
+    start_worker()
+    entries = await wait_for(trace, job_id, "delivered", seconds=60)
+    await asyncio.sleep(1)
+
+    assert [entry["event"] for entry in entries].count("started") == 2
+    assert [entry["event"] for entry in entries].count("delivered") == 1
+    assert entries[-1]["attempt"] == 2
+
+
+async def test_sigterm_lets_a_running_job_finish(
+    start_worker: Callable[[], subprocess.Popen[str]], trace: Redis
+) -> None:
+    worker = start_worker()
+    app = enqueuing_app()
+    async with app_client(app):
+        job_id = str(await app.state.jobs.enqueue(service.deliver_once, "order-8"))
+    await wait_for(trace, job_id, "started")
+    worker.send_signal(signal.SIGTERM)
+
+    entries = await wait_for(trace, job_id, "delivered", seconds=10)
+    worker.communicate(timeout=30)
+
+    assert [entry["event"] for entry in entries] == ["started", "delivered"]
+
+
+async def test_the_queue_depth_is_on_the_apis_metrics(environment: dict[str, str]) -> None:
+    app = enqueuing_app()
+    async with app_client(app) as client:
+        for n in range(3):
+            await app.state.jobs.enqueue(service.record, str(n), defer_by=60)
+        text = (await client.get("/api/v1/public/metrics")).text
+
+    [queued] = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "background_jobs_queued"
+    ]
+    assert queued == 3
