@@ -196,13 +196,15 @@ class InlineQueue(JobQueue):
     """Jobs run in this process, as background tasks: development and tests without Redis.
 
     Same attempts, retries, timeouts, metrics and logs as a worker; a job id de-duplicates
-    while the job is pending. Jobs still pending at shutdown get the grace period, then are
-    cancelled (and, with no Redis, lost: this is not for production).
+    while the job is pending and for ``JOBS_KEEP_RESULT_SECONDS`` after, as in Redis. Jobs
+    still pending at shutdown get the grace period, then are cancelled (and, with no Redis,
+    lost: this is not for production).
     """
 
     def __init__(self, app: FastAPI, settings: JobsSettings) -> None:
         super().__init__(app, settings)
         self._pending: dict[str, asyncio.Task[None]] = {}
+        self._finished: dict[str, float] = {}  # job id -> when it finished (loop time)
         self.failed: list[tuple[str, str, str]] = []
         """(job id, job, error) of the jobs that failed for good, newest last."""
 
@@ -214,13 +216,20 @@ class InlineQueue(JobQueue):
         job_id: str | None,
         run_at: datetime | None,
     ) -> str | None:
+        loop = asyncio.get_running_loop()
+        kept_since = loop.time() - self.settings.jobs_keep_result_seconds
+        self._finished = {key: at for key, at in self._finished.items() if at > kept_since}
         job_id = job_id or uuid.uuid4().hex
-        if job_id in self._pending:
+        if job_id in self._pending or job_id in self._finished:
             return None
-        task = asyncio.get_running_loop().create_task(self._run(name, args, kwargs, job_id, run_at))
+        task = loop.create_task(self._run(name, args, kwargs, job_id, run_at))
         self._pending[job_id] = task
-        task.add_done_callback(lambda _: self._pending.pop(job_id, None))
+        task.add_done_callback(lambda _: self._done(job_id))
         return job_id
+
+    def _done(self, job_id: str) -> None:
+        self._pending.pop(job_id, None)
+        self._finished[job_id] = asyncio.get_running_loop().time()
 
     async def _run(
         self,
