@@ -15,7 +15,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
     "everything-supabase": {
         "project_name": "Everything Service",
         "auth_provider": "supabase",
-        "modules": [],
+        "modules": ["jobs"],
         "deploy_targets": ["railway", "render", "fly", "docker"],
     },
     "no-auth-no-modules": {
@@ -27,7 +27,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
     "clerk-fly": {
         "project_name": "Clerk Fly",
         "auth_provider": "clerk",
-        "modules": [],
+        "modules": ["jobs"],
         "deploy_targets": ["fly"],
     },
 }

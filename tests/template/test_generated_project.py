@@ -144,15 +144,12 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
             variable = "CLERK_ISSUER_URL" if provider == "clerk" else "SUPABASE_PROJECT_URL"
             env |= {"AUTH_PROVIDER": provider, variable: issuer.url}
         run(project, UV, "run", "python", "scripts/migrate_production.py", **env)
-        # The image's command, run outside Docker.
-        server = subprocess.Popen(
-            [UV, "run", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=project,
-            env=project_environment(**env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        # The image's command, run outside Docker; and the worker beside it, as deployed.
+        server = start(
+            project, env, "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)
         )
+        jobs = (project / "app" / "jobs" / "worker.py").exists()
+        worker = start(project, env, "arq", "app.jobs.worker.WorkerSettings") if jobs else None
         try:
             base = f"http://127.0.0.1:{port}"
             wait_until_serving(base, server)
@@ -171,15 +168,46 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
                     assert me.status_code == 200, me.text
                     assert me.json()["id"] == "user_e2e"
                     assert client.get("/api/v1/me").status_code == 401
+                item = client.post("/api/v1/items", json={"name": "lamp"}).json()
             # The image's HEALTHCHECK command.
             healthcheck = subprocess.run(
                 ["curl", "-fsS", f"{base}/api/v1/public/health"], check=False, capture_output=True
             )
             assert healthcheck.returncode == 0
+            if worker is not None:
+                # The worker's health command, and the job the item's request queued.
+                deadline = time.monotonic() + 30
+                while subprocess.run(
+                    [UV, "run", "omnistack", "worker-check"],
+                    cwd=project,
+                    env=project_environment(**env),
+                    capture_output=True,
+                    check=False,
+                ).returncode:
+                    assert time.monotonic() < deadline, "the worker never reported healthy"
+                    time.sleep(0.5)
+                worker.send_signal(signal.SIGTERM)
+                worker_output, _ = worker.communicate(timeout=60)
+                assert f"Item {item['id']} (lamp) created" in worker_output, worker_output
         finally:
             server.send_signal(signal.SIGTERM)
             output, _ = server.communicate(timeout=30)
+            if worker is not None and worker.poll() is None:
+                worker.kill()
+                worker.communicate(timeout=30)
     assert "Application shutdown complete" in output
+
+
+def start(project: Path, env: dict[str, str], *command: str) -> subprocess.Popen[str]:
+    """A process of the project (``uv run ...``), its output kept for assertions."""
+    return subprocess.Popen(
+        [UV, "run", *command],
+        cwd=project,
+        env=project_environment(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_until_serving(base: str, server: subprocess.Popen[str]) -> None:

@@ -117,7 +117,11 @@ def railway_resources(graph: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def railway_web(project: Path, environment: str = "production") -> dict[str, Any]:
     web: dict[str, Any]
-    (web,) = [r for r in railway_graph(project, environment)["resources"] if r["type"] == "service"]
+    (web,) = [
+        resource
+        for resource in railway_graph(project, environment)["resources"]
+        if resource["type"] == "service" and resource["name"] == slug(project)
+    ]
     return web
 
 
@@ -415,3 +419,65 @@ def test_railway_files_name_the_sdk_and_the_migration_command(
     guide = (project / "docs/deploy-railway.md").read_text()
     assert "railway config migrate --lang py" in guide
     assert "2026-12-01" in guide
+
+
+# --- the jobs worker --------------------------------------------------------------------------
+
+WORKER_COMMAND = "arq app.jobs.worker.WorkerSettings"
+
+
+def sets_with_jobs(target: str) -> list[str]:
+    return [name for name in sets_with(target) if "jobs" in ANSWERS[name]["modules"]]
+
+
+@pytest.mark.parametrize("name", sets_with_jobs("docker"))
+def test_compose_runs_the_worker_with_its_health_command(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    services = yaml.safe_load((project / "docker-compose.yml").read_text())["services"]
+    worker = services["worker"]
+    assert " ".join(worker["command"]) == WORKER_COMMAND
+    assert worker["healthcheck"]["test"] == ["CMD", "omnistack", "worker-check"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+@pytest.mark.parametrize("name", sets_with_jobs("render"))
+def test_render_runs_the_worker_sharing_the_web_secret_key(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    [worker] = [s for s in render_yaml(project)["services"] if s["type"] == "worker"]
+    variables = {variable["key"]: variable for variable in worker["envVars"]}
+    assert worker["dockerCommand"] == WORKER_COMMAND
+    assert variables["SECRET_KEY"]["fromService"]["envVarKey"] == "SECRET_KEY"
+    assert variables["REDIS_URL"]["fromService"]["type"] == "keyvalue"
+
+
+@pytest.mark.parametrize("name", sets_with_jobs("fly"))
+def test_fly_runs_the_worker_as_a_process_group_with_a_check(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    config = tomllib.loads((project / "fly.toml").read_text())
+    assert config["processes"]["worker"] == WORKER_COMMAND
+    assert "uvicorn app.main:app" in config["processes"]["app"]
+    assert config["http_service"]["processes"] == ["app"]
+    assert config["checks"]["worker_alive"]["processes"] == ["worker"]
+    assert config["checks"]["worker_alive"]["port"] == int(config["env"]["WORKER_METRICS_PORT"])
+
+
+@pytest.mark.parametrize("name", sets_with_jobs("railway"))
+def test_railway_runs_the_worker_with_the_apis_secret_key(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    [worker] = [
+        resource
+        for resource in railway_graph(project)["resources"]
+        if resource["type"] == "service" and resource["name"] == f"{slug(project)}-worker"
+    ]
+    assert WORKER_COMMAND in json.dumps(worker)
+    assert "ON_FAILURE" in json.dumps(worker)
+    secret = json.dumps(worker).split('"SECRET_KEY": ', 1)[1]
+    assert secret.startswith('{"type": "reference"')

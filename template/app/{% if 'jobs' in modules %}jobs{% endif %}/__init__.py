@@ -1,0 +1,1 @@
+"""Background jobs: the functions in ``tasks``, run by ``arq app.jobs.worker.WorkerSettings``."""
