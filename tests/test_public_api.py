@@ -19,7 +19,19 @@ PUBLIC_MODULES = [
         ),
     ),
     "omnistack_core.db",
+    pytest.param(
+        "omnistack_core.email",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("resend") is None, reason="needs the email extra"
+        ),
+    ),
     "omnistack_core.health",
+    pytest.param(
+        "omnistack_core.jobs",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("arq") is None, reason="needs the jobs extra"
+        ),
+    ),
     "omnistack_core.observability",
     "omnistack_core.testing",
 ]

@@ -1,10 +1,14 @@
 """Test helpers for OmniStack services: an in-process client, real databases, local fakes.
 
+``LocalResend`` speaks Resend's API on 127.0.0.1; ``omnistack_core.testing.issuer`` holds the
+local token issuer (it needs the ``auth`` extra).
+
 For pytest fixtures, add ``pytest_plugins = ["omnistack_core.testing.pytest_plugin"]`` to the
 top-level ``conftest.py``. Only tests import this package.
 """
 
 from omnistack_core.testing.client import app_client
+from omnistack_core.testing.resend_server import LocalResend, sign_webhook
 from omnistack_core.testing.services import (
     DEFAULT_TEST_POSTGRES_URL,
     DEFAULT_TEST_REDIS_URL,
@@ -17,9 +21,11 @@ from omnistack_core.testing.services import (
 __all__ = [
     "DEFAULT_TEST_POSTGRES_URL",
     "DEFAULT_TEST_REDIS_URL",
+    "LocalResend",
     "ServiceUnavailableError",
     "app_client",
     "create_test_database",
     "drop_test_database",
     "flush_redis",
+    "sign_webhook",
 ]

@@ -6,7 +6,8 @@ Enable with ``pytest_plugins = ["omnistack_core.testing.pytest_plugin"]`` in ``c
 ``OMNISTACK_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``),
 dropped afterwards. ``redis_url`` is ``OMNISTACK_TEST_REDIS_URL`` (default
 ``redis://127.0.0.1:6379/15``), flushed before each test. ``local_issuer`` is a local token
-issuer serving its JWKS over HTTP (needs the ``auth`` extra). Tests that use either are marked
+issuer serving its JWKS over HTTP (needs the ``auth`` extra); ``local_resend`` a local server
+speaking Resend's API. Tests that use either are marked
 ``integration``. When a server does not answer, they skip with the reason, or fail when
 ``OMNISTACK_REQUIRE_SERVICES=1`` (as CI sets), so a missing server never passes unnoticed.
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
+from omnistack_core.testing.resend_server import LocalResend
 from omnistack_core.testing.services import (
     DEFAULT_TEST_POSTGRES_URL,
     DEFAULT_TEST_REDIS_URL,
@@ -96,3 +98,10 @@ def local_issuer() -> Iterator[LocalIssuer]:
 
     with LocalIssuer() as issuer:
         yield issuer
+
+
+@pytest.fixture
+def local_resend() -> Iterator[LocalResend]:
+    """A :class:`~omnistack_core.testing.LocalResend` speaking Resend's API on 127.0.0.1."""
+    with LocalResend() as server:
+        yield server

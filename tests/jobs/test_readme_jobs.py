@@ -7,7 +7,7 @@ from tests.test_readme import python_blocks
 
 
 async def test_the_jobs_example_enqueues_once_per_user() -> None:
-    [example] = [block for block in python_blocks() if "JobsModule()" in block]
+    [example] = [block for block in python_blocks() if "@job(" in block]
     namespace: dict[str, object] = {}
     exec(compile(example, "README.md", "exec", dont_inherit=True), namespace)  # noqa: S102
     app = namespace["app"]

@@ -1,0 +1,204 @@
+"""The email module's settings.
+
+``EMAIL_PROVIDER`` and ``RESEND_API_KEY`` are core settings; these are the rest. Every rule
+that ties variables together (a provider needs its host or key, a real provider needs
+``EMAIL_FROM``) is a validator here, so a misconfigured provider fails at start-up with every
+problem listed at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+
+from omnistack_core.email.message import Address, parse_address
+from omnistack_core.settings import EmailProvider, Settings
+
+DEFAULT_RESEND_API_URL = "https://api.resend.com"
+DEFAULT_TEMPLATES_DIR = Path("app/emails")
+LOCAL_SENDER = "noreply@example.com"
+_REAL_PROVIDERS = ("resend", "smtp")
+_LOCAL_ENVIRONMENTS = ("development", "test")
+
+
+class EmailSettings(Settings):
+    """Settings of :class:`~omnistack_core.email.EmailModule`."""
+
+    email_from: str | None = None
+    """The default sender, ``Acme <hello@acme.com>``; required with resend and smtp. Its
+    domain must be one the provider lets you send from (for Resend: a verified domain). With
+    console and memory it defaults to ``<SERVICE_NAME> <noreply@example.com>``."""
+    resend_api_url: str = DEFAULT_RESEND_API_URL
+    """Resend's API base URL; tests point it at a local server."""
+    resend_webhook_secret: SecretStr | None = None
+    """The signing secret of the Resend webhook (``whsec_…``); the webhook endpoint
+    ``POST /api/v1/email/webhook`` exists only when it is set."""
+    smtp_host: str | None = None
+    """The SMTP server; required with ``EMAIL_PROVIDER=smtp``."""
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    """The SMTP port; 465 with ``SMTP_TLS``, else 587."""
+    smtp_username: str | None = None
+    """The SMTP login, when the server requires one."""
+    smtp_password: SecretStr | None = None
+    """The SMTP password; set with ``SMTP_USERNAME``."""
+    smtp_starttls: bool | None = None
+    """Upgrade the connection with STARTTLS, and refuse a server that does not offer it;
+    the default unless ``SMTP_TLS`` is set. ``false`` only for a local catcher (Mailpit)."""
+    smtp_tls: bool = False
+    """Connect with TLS from the start (implicit TLS, usually port 465)."""
+    email_timeout: float = Field(default=15.0, gt=0, le=300)
+    """Seconds one send may take (HTTP request or SMTP conversation)."""
+    email_rate_limit_retries: int = Field(default=3, ge=0, le=10)
+    """Times an immediate send waits and retries when the provider answers 429."""
+    email_rate_limit_max_wait: float = Field(default=10.0, ge=0, le=120)
+    """The longest an immediate send waits for one such retry; a longer ``Retry-After``
+    fails the send (``send_email_later`` leaves the waiting to the job queue)."""
+    email_templates_dir: Path | None = None
+    """The app's own email templates, found before the library's; ``app/emails`` when that
+    folder exists."""
+    email_webhook_max_bytes: int = Field(default=262_144, ge=1024, le=10_485_760)
+    """The largest webhook body accepted; larger ones get 413 unread."""
+
+    @property
+    def templates_dir(self) -> Path | None:
+        """``EMAIL_TEMPLATES_DIR``, else ``app/emails`` when it exists, else None."""
+        if self.email_templates_dir is not None:
+            return self.email_templates_dir
+        return DEFAULT_TEMPLATES_DIR if DEFAULT_TEMPLATES_DIR.is_dir() else None
+
+    @property
+    def resolved_smtp_starttls(self) -> bool:
+        """Whether SMTP upgrades with STARTTLS: ``SMTP_STARTTLS``, else unless ``SMTP_TLS``."""
+        return (not self.smtp_tls) if self.smtp_starttls is None else self.smtp_starttls
+
+    @property
+    def resolved_smtp_port(self) -> int:
+        """``SMTP_PORT``, else 465 with implicit TLS and 587 otherwise."""
+        return self.smtp_port or (465 if self.smtp_tls else 587)
+
+    @field_validator("email_provider")
+    @classmethod
+    def _provider_for_environment(
+        cls, value: EmailProvider | None, info: ValidationInfo
+    ) -> EmailProvider | None:
+        environment = info.data.get("environment")
+        if environment is None:
+            return value  # ENVIRONMENT is invalid and reported; nothing to judge against
+        if value is None:
+            if environment in _LOCAL_ENVIRONMENTS:
+                return "console"
+            raise ValueError(
+                f"required with the email module when ENVIRONMENT={environment}: resend or smtp"
+            )
+        if value == "memory" and environment not in _LOCAL_ENVIRONMENTS:
+            raise ValueError(
+                "memory keeps emails in the process and sends none: only in development and test"
+            )
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _sender(cls, value: str | None, info: ValidationInfo) -> str | None:
+        provider = info.data.get("email_provider")
+        if value is None:
+            if provider in _REAL_PROVIDERS:
+                raise ValueError(
+                    f"required when EMAIL_PROVIDER={provider}: the default sender, "
+                    "e.g. Acme <hello@acme.com>"
+                )
+            # Nothing leaves the process with console or memory: any sender will do.
+            return str(Address(LOCAL_SENDER, str(info.data.get("service_name") or "")))
+        try:
+            return str(parse_address(value))
+        except ValueError as exc:
+            raise ValueError(f"must be an address like Acme <hello@acme.com>: {exc}") from None
+
+    @field_validator("resend_api_url")
+    @classmethod
+    def _api_url(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip().rstrip("/")
+        insecure_allowed = info.data.get("environment") in _LOCAL_ENVIRONMENTS
+        if not value.startswith("https://") and not (
+            insecure_allowed and value.startswith("http://")
+        ):
+            raise ValueError("must be an https:// URL (http:// only in development and test)")
+        return value
+
+    @field_validator("resend_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                webhook_secret_bytes(value.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _smtp_host(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            value = value.strip()
+        if not value and info.data.get("email_provider") == "smtp":
+            raise ValueError("required when EMAIL_PROVIDER=smtp")
+        return value or None
+
+    @field_validator("smtp_password")
+    @classmethod
+    def _credentials_together(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        username = info.data.get("smtp_username")
+        if (value is None) != (username is None) and "smtp_username" in info.data:
+            raise ValueError("SMTP_USERNAME and SMTP_PASSWORD go together: set both or neither")
+        return value
+
+    @field_validator("smtp_tls")
+    @classmethod
+    def _one_tls_mode(cls, value: bool, info: ValidationInfo) -> bool:  # noqa: FBT001 - pydantic calls it so
+        starttls = info.data.get("smtp_starttls")
+        if value and starttls:
+            raise ValueError(
+                "SMTP_TLS (implicit TLS, port 465) and SMTP_STARTTLS (port 587) exclude each "
+                "other: set one"
+            )
+        encrypted = value or starttls is None or starttls
+        environment = info.data.get("environment")
+        if (
+            not encrypted
+            and info.data.get("smtp_username")
+            and environment not in (*_LOCAL_ENVIRONMENTS, None)
+        ):
+            raise ValueError(
+                "with SMTP_STARTTLS=false and no SMTP_TLS the SMTP password would cross the "
+                "network in clear text: enable one of them"
+            )
+        return value
+
+    @field_validator("email_templates_dir")
+    @classmethod
+    def _templates_dir_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError("must be an existing directory")
+        return value
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The key of a Svix-style signing secret: ``whsec_`` then base64.
+
+    Raises:
+        ValueError: The secret is not of that form (the message never contains it).
+    """
+    encoded = secret.strip().removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "must be the webhook's signing secret: whsec_ followed by base64"
+        ) from None
+    if len(key) < 16:
+        raise ValueError("must be the webhook's signing secret: whsec_ followed by base64")
+    return key

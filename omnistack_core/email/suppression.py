@@ -1,0 +1,165 @@
+"""Addresses not to send to again, and the webhook events already handled.
+
+Two tables, in :data:`email_metadata`:
+
+* ``email_suppressions``: one row per address that hard-bounced, complained or was
+  suppressed by the provider (or by hand). Sends to these addresses are skipped.
+* ``email_webhook_events``: one row per provider webhook handled (its id, type and email),
+  so a webhook delivered twice is handled once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Column, DateTime, String, Table, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnistack_core.db import Database, new_metadata
+from omnistack_core.email.message import parse_address
+
+logger = logging.getLogger("omnistack.email")
+
+SuppressionReason = Literal["bounced", "complained", "suppressed", "manual"]
+
+email_metadata = new_metadata()
+"""The email module's tables, for migrations."""
+
+email_suppressions = Table(
+    "email_suppressions",
+    email_metadata,
+    Column("address", String(320), primary_key=True, doc="The address, in lower case."),
+    Column("reason", String(32), nullable=False, doc="bounced, complained, suppressed, manual"),
+    Column("detail", String(500), nullable=True, doc="The provider's reason, when it gave one."),
+    Column("event_id", String(255), nullable=True, doc="The webhook that suppressed it."),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+email_webhook_events = Table(
+    "email_webhook_events",
+    email_metadata,
+    Column("id", String(255), primary_key=True, doc="The webhook's id (svix-id)."),
+    Column("type", String(100), nullable=False, doc="The provider's event type."),
+    Column("email_id", String(255), nullable=True, doc="The provider's id of the email."),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def mailbox(address: str) -> str:
+    """The bare address of ``address``, in lower case: ``Ada <Ada@X.com>`` → ``ada@x.com``.
+
+    Suppression compares addresses case-insensitively: mailbox providers treat the local
+    part that way in practice, and a bounce must suppress every spelling.
+    """
+    try:
+        return parse_address(address).email.lower()
+    except ValueError:
+        return address.strip().lower()
+
+
+async def insert_ignoring_duplicate(
+    session: AsyncSession, table: Table, values: dict[str, Any]
+) -> bool:
+    """Insert a row unless one with the same primary key exists.
+
+    Concurrent inserts of one key are safe: on Postgres the second waits for the first to
+    commit, then inserts nothing.
+
+    Returns:
+        Whether the row was inserted.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        result = await session.execute(
+            postgresql.insert(table).values(**values).on_conflict_do_nothing()
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+    if dialect == "sqlite":
+        result = await session.execute(
+            sqlite.insert(table).values(**values).on_conflict_do_nothing()
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(table).values(**values))
+    except IntegrityError:
+        return False
+    return True
+
+
+class SuppressionList:
+    """Reads and writes ``email_suppressions``.
+
+    Args:
+        database: The app's database (``app.state.database``).
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def find(self, addresses: Iterable[str]) -> set[str]:
+        """Which of ``addresses`` are suppressed, as bare lower-case addresses."""
+        wanted = {mailbox(address) for address in addresses}
+        if not wanted:
+            return set()
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(email_suppressions.c.address).where(
+                    email_suppressions.c.address.in_(sorted(wanted))
+                )
+            )
+            return set(rows)
+
+    async def add(
+        self,
+        address: str,
+        reason: SuppressionReason = "manual",
+        *,
+        detail: str | None = None,
+        event_id: str | None = None,
+        session: AsyncSession | None = None,
+    ) -> bool:
+        """Suppress ``address``; the first reason recorded is kept.
+
+        Args:
+            address: The address, with or without a display name.
+            reason: Why.
+            detail: The provider's explanation.
+            event_id: The webhook that reported it.
+            session: Write in this session's transaction instead of a new one.
+
+        Returns:
+            Whether the address was not suppressed before.
+        """
+        values = {
+            "address": mailbox(address),
+            "reason": reason,
+            "detail": detail[:500] if detail else None,
+            "event_id": event_id,
+            "created_at": datetime.now(UTC),
+        }
+        if session is not None:
+            added = await insert_ignoring_duplicate(session, email_suppressions, values)
+        else:
+            async with self.database.session() as own:
+                added = await insert_ignoring_duplicate(own, email_suppressions, values)
+        if added:
+            logger.info("Suppressed %s: %s", values["address"], reason)
+        return added
+
+    async def remove(self, address: str) -> bool:
+        """Send to ``address`` again (after the owner fixed their mailbox, say).
+
+        Returns:
+            Whether it was suppressed.
+        """
+        async with self.database.session() as session:
+            result = await session.execute(
+                delete(email_suppressions).where(email_suppressions.c.address == mailbox(address))
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
