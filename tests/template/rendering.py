@@ -15,8 +15,14 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
     "everything-supabase": {
         "project_name": "Everything Service",
         "auth_provider": "supabase",
-        "modules": ["jobs"],
+        "modules": ["jobs", "email"],
         "deploy_targets": ["railway", "render", "fly", "docker"],
+    },
+    "email-without-jobs": {
+        "project_name": "Mail Only",
+        "auth_provider": "none",
+        "modules": ["email"],
+        "deploy_targets": ["docker"],
     },
     "no-auth-no-modules": {
         "project_name": "Bare Service",
