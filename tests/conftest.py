@@ -11,15 +11,18 @@ from omnistack_core.settings import Settings
 
 pytest_plugins = ["omnistack_core.testing.pytest_plugin", "pytester"]
 
-# The nox session that installs no extras cannot import these: the auth tests need the auth
+
+def _installed(*modules: str) -> bool:
+    return all(importlib.util.find_spec(module) for module in modules)
+
+
+# The nox session that installs no extras cannot import these: each module's tests need its
 # extra, the template tests every extra (and Copier, from the template group).
 collect_ignore_glob = [
-    *([] if importlib.util.find_spec("jwt") else ["auth/*"]),
-    *(
-        []
-        if importlib.util.find_spec("jwt") and importlib.util.find_spec("copier")
-        else ["template/*"]
-    ),
+    *([] if _installed("jwt") else ["auth/*"]),
+    *([] if _installed("arq") else ["jobs/*"]),
+    *([] if _installed("resend", "arq") else ["email/*"]),
+    *([] if _installed("jwt", "arq", "resend", "copier") else ["template/*"]),
 ]
 
 
