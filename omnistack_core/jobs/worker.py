@@ -142,6 +142,11 @@ def _arq_function(definition: JobDefinition, settings: JobsSettings) -> Any:
 
 
 async def _start(ctx: dict[str, Any], app: FastAPI, settings: JobsSettings) -> None:
+    # The arq command configures its own text handler after importing the settings; its
+    # records go through the service's handler instead, as every other record does.
+    arq_logger = logging.getLogger("arq")
+    arq_logger.handlers.clear()
+    arq_logger.propagate = True
     stack = AsyncExitStack()
     await stack.enter_async_context(app.router.lifespan_context(app))
     ctx["stack"] = stack

@@ -167,6 +167,8 @@ class LocalResend:
         deliveries: Emails accepted, oldest first (repeats under an idempotency key excluded).
         requests: Every request answered, oldest first.
         delay: Seconds each send takes (to stage concurrent requests).
+        answer_delay: Seconds every answer is held after its request was handled (to stage a
+            client that dies between the delivery and its answer).
         webhook_secret: The signing secret :meth:`webhook` signs with (``whsec_…``).
     """
 
@@ -174,6 +176,7 @@ class LocalResend:
         self.api_key = api_key or f"re_test_{secrets.token_urlsafe(18)}"
         self.rate_limit = rate_limit
         self.delay = 0.0
+        self.answer_delay = 0.0
         self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.deliveries: list[ResendDelivery] = []
         self.requests: list[ResendRequest] = []
@@ -359,6 +362,9 @@ class LocalResend:
             )
         if length > _MAX_BODY_BYTES:
             extra["Connection"] = "close"
+        if self.answer_delay:
+            # Handled, but not answered yet: a client that dies now never learns the outcome.
+            time.sleep(self.answer_delay)
         self._send(handler, status, payload, content_type, extra)
 
     def _answer(

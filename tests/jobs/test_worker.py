@@ -22,8 +22,9 @@ from redis.asyncio import Redis
 
 from omnistack_core import create_app, load_settings
 from omnistack_core.cli import main
+from omnistack_core.email import EmailMessage, EmailModule, email_metadata, send_email_later
 from omnistack_core.jobs import JobsModule, JobsSettings, Queue, RedisQueue
-from omnistack_core.testing import app_client
+from omnistack_core.testing import LocalResend, app_client
 from tests.jobs import service
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -266,3 +267,46 @@ async def test_the_queue_depth_is_on_the_apis_metrics(environment: dict[str, str
         if sample.name == "background_jobs_queued"
     ]
     assert queued == 3
+
+
+async def test_an_email_job_killed_after_delivery_still_delivers_once(
+    start_worker: Callable[[], subprocess.Popen[str]],
+    environment: dict[str, str],
+    local_resend: LocalResend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    email = {
+        "EMAIL_PROVIDER": "resend",
+        "RESEND_API_KEY": local_resend.api_key,
+        "RESEND_API_URL": local_resend.url,
+        "EMAIL_FROM": "Shop <shop@example.com>",
+    }
+    environment.update(email)
+    for name, value in email.items():
+        monkeypatch.setenv(name, value)
+    local_resend.answer_delay = 3  # delivered, then the answer is slow: time to die
+    first = start_worker()
+    app = create_app(modules=[JobsModule(), EmailModule()])
+    message = EmailMessage(to="ada@example.com", subject="Your receipt", html="<p>Paid.</p>")
+    async with app_client(app):
+        async with app.state.database.engine.begin() as connection:
+            await connection.run_sync(email_metadata.create_all)
+        job_id = await send_email_later(app.state.jobs, message)
+    deadline = time.monotonic() + 30
+    while not local_resend.deliveries:
+        assert time.monotonic() < deadline, "the first worker never sent the email"
+        await asyncio.sleep(0.05)
+    first.kill()  # SIGKILL after the provider delivered, before the job could finish
+    first.communicate(timeout=30)
+
+    start_worker()
+    deadline = time.monotonic() + 60
+    while len(local_resend.requests) < 2:
+        assert time.monotonic() < deadline, "no second worker retried the job"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(local_resend.answer_delay + 1)
+
+    keys = {request.headers["idempotency-key"] for request in local_resend.requests}
+    assert job_id == f"email:{keys.pop()}"
+    assert not keys  # both attempts carried the same key
+    assert len(local_resend.deliveries) == 1
