@@ -1,8 +1,13 @@
-"""A ceiling on request body size, answered with a problem+json 413."""
+"""A ceiling on request body size, answered with a problem+json 413.
+
+``BodySizeLimitMiddleware`` holds every request to ``MAX_REQUEST_BODY_BYTES``;
+:func:`read_bounded_body` holds one endpoint (a webhook) to a limit of its own.
+"""
 
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnistack_core.errors import ProblemError, problem_response
@@ -58,3 +63,26 @@ def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]
         elif key == b"transfer-encoding":
             chunked = True
     return declared, chunked
+
+
+async def read_bounded_body(request: Request, max_bytes: int, *, what: str = "Request") -> bytes:
+    """The raw request body, refused with 413 once it passes ``max_bytes``.
+
+    A declared ``Content-Length`` over the limit is refused unread; a body without one is
+    counted as it streams in, so memory holds at most ``max_bytes``.
+
+    Raises:
+        ProblemError: 413.
+    """
+    too_large = ProblemError(413, f"{what} bodies are limited to {max_bytes} bytes.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -97,6 +98,28 @@ def _parser() -> argparse.ArgumentParser:
     retry = jobs_commands.add_parser("retry", help="enqueue a failed job again")
     retry.add_argument("job_id", help="the id `omnistack jobs failed` shows")
     retry.set_defaults(handler=_jobs_retry)
+
+    billing = commands.add_parser("billing", help="billing repair: sync from Stripe, replay")
+    billing_commands = billing.add_subparsers(
+        dest="billing_command", metavar="COMMAND", required=True
+    )
+    sync = billing_commands.add_parser(
+        "sync",
+        help="fetch every customer's subscriptions from Stripe and correct stored state",
+        description="Start the app, list each known customer's subscriptions at Stripe and "
+        "replace stored rows that differ. Safe to run at any time.",
+    )
+    replay = billing_commands.add_parser(
+        "replay",
+        help="process again the stored Stripe events that failed",
+        description="Start the app and run the events whose handling failed through the same "
+        "path as the webhook, oldest first. Exit 1 when any fails again.",
+    )
+    replay.add_argument("--limit", type=int, default=100, help="events to replay at most (100)")
+    for command in (sync, replay):
+        command.add_argument("--app", default="app.main:app", help="the app (app.main:app)")
+    sync.set_defaults(handler=_billing_sync)
+    replay.set_defaults(handler=_billing_replay)
 
     dev = commands.add_parser(
         "dev",
@@ -283,6 +306,62 @@ def _jobs_retry(arguments: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(_with_redis(settings, retry))
+
+
+def _billing_sync(arguments: argparse.Namespace) -> int:
+    async def sync(app: Any) -> int:
+        report = await app.state.billing.sync()
+        print(
+            f"checked {report.subscriptions} subscriptions of {report.customers} customers; "
+            f"corrected {report.corrected}"
+        )
+        return 0
+
+    return _with_billing(arguments.app, sync)
+
+
+def _billing_replay(arguments: argparse.Namespace) -> int:
+    async def replay(app: Any) -> int:
+        processed, failed = await app.state.billing_webhooks.replay_failed(limit=arguments.limit)
+        print(f"replayed {processed + failed} events: {processed} processed, {failed} failed")
+        return 1 if failed else 0
+
+    return _with_billing(arguments.app, replay)
+
+
+def _with_billing(spec: str, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run ``work`` with the app at ``spec`` started, as its billing module sees it."""
+    try:
+        app = _import_app(spec)
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except (ImportError, AttributeError, ValueError) as exc:
+        print(f"cannot load the app {spec}: {exc}", file=sys.stderr)
+        return 1
+
+    async def run() -> int:
+        async with app.router.lifespan_context(app):
+            if getattr(app.state, "billing", None) is None:
+                print(f"{spec} has no BillingModule", file=sys.stderr)
+                return 1
+            return await work(app)
+
+    try:
+        return asyncio.run(run())
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def _import_app(spec: str) -> Any:
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError("expected module:attribute, e.g. app.main:app")
+    # As uvicorn does: the service's package is found from the directory it runs in.
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def _dev(arguments: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ collect_ignore_glob = [
     *([] if _installed("jwt") else ["auth/*"]),
     *([] if _installed("arq") else ["jobs/*"]),
     *([] if _installed("resend", "arq") else ["email/*"]),
-    *([] if _installed("jwt", "arq", "resend", "copier") else ["template/*"]),
+    *([] if _installed("stripe", "jwt") else ["billing/*"]),
+    *([] if _installed("jwt", "arq", "resend", "stripe", "copier") else ["template/*"]),
 ]
 
 

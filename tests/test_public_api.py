@@ -18,6 +18,12 @@ PUBLIC_MODULES = [
             importlib.util.find_spec("jwt") is None, reason="needs the auth extra"
         ),
     ),
+    pytest.param(
+        "omnistack_core.billing",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("stripe") is None, reason="needs the billing extra"
+        ),
+    ),
     "omnistack_core.db",
     pytest.param(
         "omnistack_core.email",

@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import Column, DateTime, String, Table, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, DateTime, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnistack_core.db import Database, new_metadata
+from omnistack_core.db.upsert import insert_ignoring_duplicate
 from omnistack_core.email.message import parse_address
 
 logger = logging.getLogger("omnistack.email")
@@ -60,36 +59,6 @@ def mailbox(address: str) -> str:
         return parse_address(address).email.lower()
     except ValueError:
         return address.strip().lower()
-
-
-async def insert_ignoring_duplicate(
-    session: AsyncSession, table: Table, values: dict[str, Any]
-) -> bool:
-    """Insert a row unless one with the same primary key exists.
-
-    Concurrent inserts of one key are safe: on Postgres the second waits for the first to
-    commit, then inserts nothing.
-
-    Returns:
-        Whether the row was inserted.
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        result = await session.execute(
-            postgresql.insert(table).values(**values).on_conflict_do_nothing()
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-    if dialect == "sqlite":
-        result = await session.execute(
-            sqlite.insert(table).values(**values).on_conflict_do_nothing()
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(table).values(**values))
-    except IntegrityError:
-        return False
-    return True
 
 
 class SuppressionList:

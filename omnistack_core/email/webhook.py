@@ -29,14 +29,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnistack_core.body_limit import read_bounded_body
 from omnistack_core.db import Database
+from omnistack_core.db.upsert import insert_ignoring_duplicate
 from omnistack_core.email.errors import WebhookVerificationError
 from omnistack_core.email.settings import webhook_secret_bytes
 from omnistack_core.email.suppression import (
     SuppressionList,
     SuppressionReason,
     email_webhook_events,
-    insert_ignoring_duplicate,
 )
 from omnistack_core.errors import ProblemError
 
@@ -284,7 +285,7 @@ async def receive_webhook(request: Request) -> dict[str, str]:
     receiver: WebhookReceiver | None = getattr(request.app.state, "email_webhooks", None)
     if receiver is None:
         raise ProblemError(404, "Email webhooks are not configured.")
-    body = await _bounded_body(request, receiver.max_bytes)
+    body = await read_bounded_body(request, receiver.max_bytes, what="Webhook")
     try:
         event = receiver.verify(request.headers, body)
     except WebhookVerificationError as exc:
@@ -296,18 +297,3 @@ async def receive_webhook(request: Request) -> dict[str, str]:
         return {"status": "handled"}
     logger.info("Email event %s was already handled", event.id)
     return {"status": "duplicate"}
-
-
-async def _bounded_body(request: Request, max_bytes: int) -> bytes:
-    too_large = ProblemError(413, f"Webhook bodies are limited to {max_bytes} bytes.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)

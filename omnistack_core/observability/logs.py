@@ -211,6 +211,12 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     logging.getLogger("sqlalchemy.engine").setLevel(
         logging.INFO if settings.db_echo else logging.WARNING
     )
+    # Provider SDKs and their HTTP client log every outgoing request at INFO: two lines per
+    # Stripe call drown the service's own. They speak up at DEBUG, or when something fails.
+    for name in ("httpx", "httpcore", "stripe"):
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+        )
 
 
 # Built once: json.dumps with options builds a new encoder on every call.

@@ -1,7 +1,7 @@
 """Test helpers for OmniStack services: an in-process client, real databases, local fakes.
 
-``LocalResend`` speaks Resend's API on 127.0.0.1; ``omnistack_core.testing.issuer`` holds the
-local token issuer (it needs the ``auth`` extra).
+``LocalResend`` speaks Resend's API on 127.0.0.1, ``LocalStripe`` Stripe's billing API;
+``omnistack_core.testing.issuer`` holds the local token issuer (it needs the ``auth`` extra).
 
 For pytest fixtures, add ``pytest_plugins = ["omnistack_core.testing.pytest_plugin"]`` to the
 top-level ``conftest.py``. Only tests import this package.
@@ -17,15 +17,18 @@ from omnistack_core.testing.services import (
     drop_test_database,
     flush_redis,
 )
+from omnistack_core.testing.stripe_server import LocalStripe, sign_stripe_webhook
 
 __all__ = [
     "DEFAULT_TEST_POSTGRES_URL",
     "DEFAULT_TEST_REDIS_URL",
     "LocalResend",
+    "LocalStripe",
     "ServiceUnavailableError",
     "app_client",
     "create_test_database",
     "drop_test_database",
     "flush_redis",
+    "sign_stripe_webhook",
     "sign_webhook",
 ]

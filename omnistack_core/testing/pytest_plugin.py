@@ -5,11 +5,13 @@ Enable with ``pytest_plugins = ["omnistack_core.testing.pytest_plugin"]`` in ``c
 ``postgres_url`` is a fresh database for the test session on the server at
 ``OMNISTACK_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``),
 dropped afterwards. ``redis_url`` is ``OMNISTACK_TEST_REDIS_URL`` (default
-``redis://127.0.0.1:6379/15``), flushed before each test. ``local_issuer`` is a local token
-issuer serving its JWKS over HTTP (needs the ``auth`` extra); ``local_resend`` a local server
-speaking Resend's API. Tests that use either are marked
+``redis://127.0.0.1:6379/15``), flushed before each test. Tests that use either are marked
 ``integration``. When a server does not answer, they skip with the reason, or fail when
 ``OMNISTACK_REQUIRE_SERVICES=1`` (as CI sets), so a missing server never passes unnoticed.
+
+``local_issuer`` is a local token issuer serving its JWKS over HTTP (needs the ``auth``
+extra); ``local_resend`` a local server speaking Resend's API; ``local_stripe`` one speaking
+Stripe's billing API.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from omnistack_core.testing.services import (
     drop_test_database,
     flush_redis,
 )
+from omnistack_core.testing.stripe_server import LocalStripe
 
 if TYPE_CHECKING:
     from omnistack_core.testing.issuer import LocalIssuer
@@ -104,4 +107,11 @@ def local_issuer() -> Iterator[LocalIssuer]:
 def local_resend() -> Iterator[LocalResend]:
     """A :class:`~omnistack_core.testing.LocalResend` speaking Resend's API on 127.0.0.1."""
     with LocalResend() as server:
+        yield server
+
+
+@pytest.fixture
+def local_stripe() -> Iterator[LocalStripe]:
+    """A :class:`~omnistack_core.testing.LocalStripe` speaking Stripe's API on 127.0.0.1."""
+    with LocalStripe() as server:
         yield server

@@ -1,0 +1,104 @@
+"""``BillingModule``: plugs Stripe billing into ``create_app``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import cast
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import MetaData
+
+from omnistack_core.billing.plans import Plan
+from omnistack_core.billing.router import router
+from omnistack_core.billing.settings import BillingSettings
+from omnistack_core.billing.stripe_billing import StripeBilling
+from omnistack_core.billing.tables import billing_metadata
+from omnistack_core.billing.webhook_ingest import BillingEventHandler, WebhookIngest
+from omnistack_core.errors import ConfigProblem, ConfigurationError
+from omnistack_core.module import Module
+from omnistack_core.settings import Settings
+
+logger = logging.getLogger("omnistack.billing")
+
+
+class BillingModule(Module):
+    """Sells subscriptions through Stripe Checkout and keeps their state from Stripe's events.
+
+    Install it with ``create_app(modules=[AuthModule(), BillingModule()])``: it mounts
+    ``/api/v1/billing`` (``POST /checkout``, ``POST /portal``, ``GET /subscription``,
+    ``POST /webhook``). While the app runs, ``app.state.billing`` is the
+    :class:`~omnistack_core.billing.StripeBilling`. Gate routes with
+    :func:`~omnistack_core.billing.require_subscription` and
+    :func:`~omnistack_core.billing.require_feature`.
+
+    Args:
+        plans: Plans besides those in ``BILLING_PLANS`` (a plan here wins on a name clash).
+        handlers: The app's event handlers by Stripe event type (``"*"`` for every event);
+            more can be added with :meth:`on`.
+    """
+
+    name = "billing"
+    settings_class = BillingSettings
+
+    def __init__(
+        self,
+        *,
+        plans: Sequence[Plan] = (),
+        handlers: Mapping[str, Sequence[BillingEventHandler]] | None = None,
+    ) -> None:
+        self.plans = list(plans)
+        self.handlers = {kind: list(found) for kind, found in (handlers or {}).items()}
+
+    def on(self, event_type: str) -> Callable[[BillingEventHandler], BillingEventHandler]:
+        """Register a handler of ``event_type`` (``"*"``: every event), as a decorator.
+
+        ::
+
+            @billing.on("invoice.paid")
+            async def send_receipt(event: StripeEvent, session: AsyncSession) -> None: ...
+        """
+
+        def register(handler: BillingEventHandler) -> BillingEventHandler:
+            self.handlers.setdefault(event_type, []).append(handler)
+            return handler
+
+        return register
+
+    def routers(self, settings: Settings) -> Sequence[APIRouter]:  # noqa: ARG002
+        """``/billing``: checkout, portal, subscription and webhook."""
+        return [router]
+
+    def metadata(self) -> Sequence[MetaData]:
+        """The ``billing_*`` tables."""
+        return [billing_metadata]
+
+    def lifespan(self, app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[None]:
+        """Build the billing service; close its Stripe connections at shutdown."""
+        return self._running(app, cast("BillingSettings", settings))
+
+    @asynccontextmanager
+    async def _running(self, app: FastAPI, settings: BillingSettings) -> AsyncIterator[None]:
+        plans = {**settings.billing_plans, **{plan.name: plan for plan in self.plans}}
+        if not plans and settings.environment not in ("development", "test"):
+            raise ConfigurationError(
+                [
+                    ConfigProblem(
+                        "BILLING_PLANS",
+                        "required with the billing module outside development: the plans "
+                        'sold, e.g. {"pro": "price_123"}',
+                    )
+                ]
+            )
+        billing = StripeBilling(settings, app.state.database, plans)
+        app.state.billing = billing
+        app.state.billing_webhooks = WebhookIngest(billing, self.handlers)
+        if settings.stripe_secret_key is None:
+            logger.warning("STRIPE_SECRET_KEY is unset: billing answers 503 until it is set")
+        else:
+            logger.info("Billing sells %s", ", ".join(sorted(plans)) or "no plans yet")
+        try:
+            yield
+        finally:
+            await billing.aclose()

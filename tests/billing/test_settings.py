@@ -1,0 +1,90 @@
+"""Billing settings: what production requires, plans from the environment, no secret echoed."""
+
+from __future__ import annotations
+
+import pytest
+
+from omnistack_core.billing import BillingSettings, Plan
+from omnistack_core.errors import ConfigurationError
+from omnistack_core.settings import load_settings
+
+PRODUCTION = {
+    "environment": "production",
+    "secret_key": "s" * 40,
+    "database_url": "postgresql://u:p@db.example.com/app",
+}
+
+
+def problems(**values: object) -> dict[str, str]:
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(BillingSettings, env_file=None, **values)
+    return {problem.variable: problem.message for problem in raised.value.problems}
+
+
+def test_production_lists_every_missing_billing_variable() -> None:
+    found = problems(**PRODUCTION)
+
+    assert set(found) == {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "BILLING_SUCCESS_URL"}
+    assert "sk_" in found["STRIPE_SECRET_KEY"]
+    assert "whsec_" in found["STRIPE_WEBHOOK_SECRET"]
+
+
+def test_malformed_values_are_named_and_never_echoed() -> None:
+    found = problems(
+        **PRODUCTION,
+        stripe_secret_key="pk_live_publishable_not_secret",
+        stripe_webhook_secret="whsec_good_secret_value,not-a-secret-value",
+        billing_success_url="http://app.example.com/done",
+        stripe_api_base="http://proxy.internal",
+    )
+
+    assert set(found) == {
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "BILLING_SUCCESS_URL",
+        "STRIPE_API_BASE",
+    }
+    text = " ".join(found.values())
+    assert "pk_live_publishable_not_secret" not in text
+    assert "not-a-secret-value" not in text
+
+
+def test_development_needs_no_stripe_variables() -> None:
+    settings = load_settings(BillingSettings, env_file=None)
+
+    assert settings.stripe_secret_key is None
+    assert settings.webhook_secrets == []
+    assert settings.stripe_api_base == "https://api.stripe.com"
+
+
+def test_plans_and_several_webhook_secrets_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "BILLING_PLANS", '{"pro": "price_123", "team": {"price": "price_456", "trial_days": 14}}'
+    )
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_new_secret_abc, whsec_old_secret_def")
+
+    settings = load_settings(BillingSettings, env_file=None)
+
+    assert settings.billing_plans == {
+        "pro": Plan(name="pro", price="price_123"),
+        "team": Plan(name="team", price="price_456", trial_days=14),
+    }
+    assert settings.webhook_secrets == ["whsec_new_secret_abc", "whsec_old_secret_def"]
+
+
+@pytest.mark.parametrize(
+    ("plans", "expected"),
+    [
+        ({"pro": "prod_123"}, "plan 'pro'"),
+        ({"Pro Plan": "price_123"}, "plan 'Pro Plan'"),
+        ({"pro": {"price": "price_1", "trial_days": -1}}, "trial_days"),
+        ({"pro": {"price": "price_1", "seats": 3}}, "seats"),
+        ({"pro": 12}, "must be a price id"),
+    ],
+)
+def test_a_malformed_plan_is_reported_by_name(plans: dict[str, object], expected: str) -> None:
+    found = problems(billing_plans=plans)
+
+    assert expected in found["BILLING_PLANS"]
