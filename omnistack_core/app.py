@@ -130,6 +130,7 @@ def _settings_for(modules: Sequence[Module], settings: Settings | None) -> Setti
         for cls in classes
         if not issubclass(cls, Settings)
     ]
+    problems += _shadowed_validators(classes)
     if problems:
         raise ConfigurationError(problems)
     if settings is None:
@@ -146,6 +147,40 @@ def _settings_for(modules: Sequence[Module], settings: Settings | None) -> Setti
             ]
         )
     return settings
+
+
+def _shadowed_validators(classes: list[type[Settings]]) -> list[ConfigProblem]:
+    """Validators of two settings classes with one name: composed, one would replace the other.
+
+    Pydantic finds validators by attribute name along the MRO, so in the composed class the
+    first module's ``_check_secret`` hides the second's and its variable goes unchecked.
+    """
+    owners: dict[str, str] = {}
+    problems = []
+    for cls in classes:
+        if not issubclass(cls, Settings):
+            continue
+        decorators = cls.__pydantic_decorators__
+        names = {*decorators.field_validators, *decorators.model_validators}
+        for name in sorted(names - _CORE_VALIDATORS):
+            if name in owners and owners[name] != cls.__name__:
+                problems.append(
+                    ConfigProblem(
+                        "modules",
+                        f"{owners[name]} and {cls.__name__} both define a validator {name}: "
+                        "rename one, or one of them goes unchecked",
+                    )
+                )
+            owners.setdefault(name, cls.__name__)
+    return problems
+
+
+_CORE_VALIDATORS = frozenset(
+    {
+        *Settings.__pydantic_decorators__.field_validators,
+        *Settings.__pydantic_decorators__.model_validators,
+    }
+)
 
 
 def _composed_settings_class(classes: list[type[Settings]]) -> type[Settings]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import APIRouter, FastAPI, Request
-from pydantic import Field
+from pydantic import Field, field_validator
 from sqlalchemy import Column, Integer, MetaData, Table
 from starlette.applications import Starlette
 
@@ -233,3 +233,36 @@ def test_importing_omnistack_core_does_not_import_sqlalchemy(tmp_path: Path) -> 
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_module_settings_validators_of_one_name_are_refused() -> None:
+    class LeftSettings(Settings):
+        left_secret: str = "x"
+
+        @field_validator("left_secret")
+        @classmethod
+        def _check_secret(cls, value: str) -> str:
+            return value
+
+    class RightSettings(Settings):
+        right_secret: str = "y"
+
+        @field_validator("right_secret")
+        @classmethod
+        def _check_secret(cls, value: str) -> str:
+            return value
+
+    class Left(Module):
+        name = "left"
+        settings_class = LeftSettings
+
+    class Right(Module):
+        name = "right"
+        settings_class = RightSettings
+
+    with pytest.raises(ConfigurationError) as caught:
+        create_app(modules=[Left(), Right()])
+
+    [problem] = caught.value.problems
+    assert problem.variable == "modules"
+    assert "LeftSettings and RightSettings both define a validator _check_secret" in problem.message

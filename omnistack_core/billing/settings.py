@@ -25,7 +25,11 @@ def _parse_plans(value: Any) -> Any:
 
 
 class BillingSettings(Settings):
-    """Settings of :class:`~omnistack_core.billing.BillingModule`."""
+    """Settings of :class:`~omnistack_core.billing.BillingModule`.
+
+    Validator names start with ``_billing_``: ``create_app`` composes the modules' settings
+    classes into one, where a validator named like another module's would replace it.
+    """
 
     stripe_api_base: str = DEFAULT_STRIPE_API_BASE
     """Stripe's API base URL; a proxy, or a local server in tests."""
@@ -65,7 +69,7 @@ class BillingSettings(Settings):
 
     @field_validator("stripe_secret_key")
     @classmethod
-    def _secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+    def _billing_secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         environment = info.data.get("environment")
         if value is None:
             if environment in (*_LOCAL_ENVIRONMENTS, None):
@@ -80,7 +84,9 @@ class BillingSettings(Settings):
 
     @field_validator("stripe_webhook_secret")
     @classmethod
-    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+    def _billing_webhook_secret(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
         environment = info.data.get("environment")
         if value is None:
             if environment in (*_LOCAL_ENVIRONMENTS, None):
@@ -98,7 +104,7 @@ class BillingSettings(Settings):
 
     @field_validator("stripe_api_base")
     @classmethod
-    def _api_base(cls, value: str, info: ValidationInfo) -> str:
+    def _billing_api_base(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip().rstrip("/")
         insecure_allowed = info.data.get("environment") in _LOCAL_ENVIRONMENTS
         if not value.startswith("https://") and not (
@@ -109,7 +115,7 @@ class BillingSettings(Settings):
 
     @field_validator("billing_success_url")
     @classmethod
-    def _success_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _billing_success_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         environment = info.data.get("environment")
         if value is None:
             if environment in (*_LOCAL_ENVIRONMENTS, None):
@@ -122,7 +128,7 @@ class BillingSettings(Settings):
 
     @field_validator("billing_cancel_url", "billing_portal_return_url")
     @classmethod
-    def _other_urls(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _billing_other_urls(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else _absolute_url(value, info)
 
 

@@ -154,6 +154,7 @@ class StripeBilling:
                 the Customer Portal instead).
             StripeApiError: Stripe refused or could not be reached.
         """
+        api = self.api  # 503 before anything else when Stripe is not configured
         plan = self.plan(plan_name)
         if await self.subscription(user_id) is not None:
             raise BillingConflictError(
@@ -165,7 +166,7 @@ class StripeBilling:
         subscription_data: dict[str, Any] = {"metadata": metadata}
         if plan.trial_days:
             subscription_data["trial_period_days"] = plan.trial_days
-        session = await self.api.create_checkout_session(
+        session = await api.create_checkout_session(
             {
                 "mode": "subscription",
                 "customer": customer_id,
@@ -186,6 +187,7 @@ class StripeBilling:
         Raises:
             BillingConflictError: The user has never checked out (no Stripe customer).
         """
+        api = self.api  # 503 before anything else when Stripe is not configured
         async with self.database.session() as session:
             customer_id = await customer_of_user(session, user_id)
         if customer_id is None:
@@ -195,7 +197,7 @@ class StripeBilling:
             or self.settings.billing_success_url
             or self.settings.local_url
         )
-        portal = await self.api.create_portal_session(
+        portal = await api.create_portal_session(
             customer_id=customer_id,
             return_url=return_url,
             idempotency_key=_key("portal", user_id, _attempt()),

@@ -88,3 +88,36 @@ def test_a_malformed_plan_is_reported_by_name(plans: dict[str, object], expected
     found = problems(billing_plans=plans)
 
     assert expected in found["BILLING_PLANS"]
+
+
+def test_every_modules_rules_hold_when_all_modules_are_composed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    email = pytest.importorskip("omnistack_core.email")
+    jobs = pytest.importorskip("omnistack_core.jobs")
+    from omnistack_core import create_app  # noqa: PLC0415
+    from omnistack_core.auth import AuthModule  # noqa: PLC0415
+    from omnistack_core.billing import BillingModule  # noqa: PLC0415
+
+    for name, value in {
+        **{key.upper(): str(value) for key, value in PRODUCTION.items()},
+        "AUTH_PROVIDER": "supabase",
+        "SUPABASE_PROJECT_URL": "https://abc.supabase.co",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "EMAIL_PROVIDER": "resend",
+        "RESEND_API_KEY": "re_123456789",
+        "EMAIL_FROM": "Acme <hello@acme.example.com>",
+        "RESEND_WEBHOOK_SECRET": "not-a-svix-secret",
+        "STRIPE_SECRET_KEY": "sk_live_0123456789",
+        "BILLING_SUCCESS_URL": "https://app.example.com/done",
+    }.items():
+        monkeypatch.setenv(name, value)
+    modules = [AuthModule(), jobs.JobsModule(), email.EmailModule(), BillingModule()]
+
+    for order in (modules, list(reversed(modules))):
+        with pytest.raises(ConfigurationError) as raised:
+            create_app(modules=order)
+        assert {problem.variable for problem in raised.value.problems} == {
+            "RESEND_WEBHOOK_SECRET",
+            "STRIPE_WEBHOOK_SECRET",
+        }

@@ -15,7 +15,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
     "everything-supabase": {
         "project_name": "Everything Service",
         "auth_provider": "supabase",
-        "modules": ["jobs", "email"],
+        "modules": ["jobs", "email", "billing"],
         "deploy_targets": ["railway", "render", "fly", "docker"],
     },
     "email-without-jobs": {
@@ -33,7 +33,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
     "clerk-fly": {
         "project_name": "Clerk Fly",
         "auth_provider": "clerk",
-        "modules": ["jobs"],
+        "modules": ["jobs", "billing"],
         "deploy_targets": ["fly"],
     },
 }

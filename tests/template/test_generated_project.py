@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from omnistack_core.auth import AuthSettings
+from omnistack_core.billing import BillingSettings
 from omnistack_core.testing import create_test_database, drop_test_database
 from omnistack_core.testing.issuer import LocalIssuer
 from omnistack_core.testing.pytest_plugin import services_required
@@ -47,7 +48,9 @@ def free_port() -> int:
 
 
 # The service's own variables never leak in from the test run; nor does our virtualenv.
-_NOT_INHERITED = {name.upper() for name in AuthSettings.model_fields} | {
+_NOT_INHERITED = {
+    name.upper() for name in AuthSettings.model_fields.keys() | BillingSettings.model_fields.keys()
+} | {
     "VIRTUAL_ENV",
     "UV_PROJECT_ENVIRONMENT",
     "PROMETHEUS_MULTIPROC_DIR",
@@ -89,7 +92,9 @@ def project(
         "omnistack_core_version": f"@ {REPOSITORY.as_uri()}",
     }
     destination = render(template, tmp_path_factory.mktemp(request.param) / "service", answers)
-    run(destination, UV, "sync", "--quiet")
+    # Rebuilt from this checkout each time: uv would reuse a wheel built from an older state
+    # of it (it rebuilds a local directory only when its pyproject.toml changes).
+    run(destination, UV, "sync", "--quiet", "--reinstall-package", "omnistack-core")
     return destination
 
 
@@ -130,6 +135,7 @@ def test_migrations_go_up_down_and_up_without_drift(project: Path, database: str
 
 def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_url: str) -> None:
     auth = (project / "app" / "api" / "v1" / "me.py").exists()
+    billing = (project / "tests" / "test_billing.py").exists()
     port = free_port()
     with LocalIssuer() as issuer:
         env = {
@@ -170,6 +176,8 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
                     assert me.status_code == 200, me.text
                     assert me.json()["id"] == "user_e2e"
                     assert client.get("/api/v1/me").status_code == 401
+                    if billing:
+                        assert_billing_serves_without_stripe(client, token)
                 item = client.post("/api/v1/items", json={"name": "lamp"}).json()
             # The image's HEALTHCHECK command.
             healthcheck = subprocess.run(
@@ -198,6 +206,15 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
                 worker.kill()
                 worker.communicate(timeout=30)
     assert "Application shutdown complete" in output
+
+
+def assert_billing_serves_without_stripe(client: httpx.Client, token: str) -> None:
+    """Billing is mounted and serves with no Stripe setting; what needs Stripe answers 503."""
+    state = client.get("/api/v1/billing/subscription", headers={"Authorization": f"Bearer {token}"})
+    assert state.status_code == 200, state.text
+    assert state.json()["active"] is False
+    webhook = client.post("/api/v1/billing/webhook", content=b"{}")
+    assert webhook.status_code == 503, webhook.text
 
 
 def start(project: Path, env: dict[str, str], *command: str) -> subprocess.Popen[str]:

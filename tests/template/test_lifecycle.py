@@ -94,7 +94,7 @@ def migrating_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "omnistack_core_version": f"@ {REPOSITORY.as_uri()}",
     }
     project = render(template, tmp_path_factory.mktemp("race") / "service", answers)
-    run(project, UV, "sync", "--quiet")
+    run(project, UV, "sync", "--quiet", "--reinstall-package", "omnistack-core")
     return project
 
 

@@ -18,6 +18,8 @@ import pytest
 import railway_sdk
 import yaml
 
+from omnistack_core.billing import BillingSettings
+from omnistack_core.settings import Settings
 from tests.template.rendering import ANSWER_SETS, render, snapshot
 
 # Beyond the shared sets: Railway and Render with Clerk, and with no authentication at all.
@@ -49,6 +51,11 @@ AUTH_VARIABLES = {
     "none": set(),
 }
 
+# What billing needs outside development besides its secrets' neighbours: asked for on Render,
+# preserved on Railway, required by compose, never written into fly.toml.
+BILLING_SECRETS = {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"}
+BILLING_REQUIRED = BILLING_SECRETS | {"BILLING_PLANS", "BILLING_SUCCESS_URL"}
+
 MIGRATE = "python scripts/migrate_production.py"
 LIVENESS = "/api/v1/public/health"
 READINESS = "/api/v1/public/health/ready"
@@ -56,6 +63,10 @@ READINESS = "/api/v1/public/health/ready"
 
 def sets_with(target: str) -> list[str]:
     return [name for name, answers in ANSWERS.items() if target in answers["deploy_targets"]]
+
+
+def billing_chosen(name: str) -> bool:
+    return "billing" in ANSWERS[name]["modules"]
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +228,9 @@ def test_fly_env_holds_settings_but_no_secrets(generate: Callable[[str], Path], 
     env = fly_toml(generate(name))["env"]
     assert env["ENVIRONMENT"] == "production"
     assert env["LOG_FORMAT"] == "json"
-    assert not {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SENTRY_DSN"} & env.keys()
+    assert (
+        not {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SENTRY_DSN", *BILLING_SECRETS} & env.keys()
+    )
     provider = ANSWERS[name]["auth_provider"]
     assert env.get("AUTH_PROVIDER") == (None if provider == "none" else provider)
 
@@ -273,7 +286,8 @@ def test_render_generates_the_secret_key_and_asks_for_the_auth_settings(
     assert variables["ENVIRONMENT"]["value"] == "production"
     provider = ANSWERS[name]["auth_provider"]
     asked = {key for key, entry in variables.items() if entry.get("sync") is False}
-    assert asked - {"SENTRY_DSN"} == AUTH_VARIABLES[provider]
+    billing = BILLING_REQUIRED if billing_chosen(name) else set()
+    assert asked - {"SENTRY_DSN"} == AUTH_VARIABLES[provider] | billing
     for key in asked:
         assert "value" not in variables[key]
     if provider == "none":
@@ -481,3 +495,99 @@ def test_railway_runs_the_worker_with_the_apis_secret_key(
     assert "ON_FAILURE" in json.dumps(worker)
     secret = json.dumps(worker).split('"SECRET_KEY": ', 1)[1]
     assert secret.startswith('{"type": "reference"')
+
+
+# --- billing ----------------------------------------------------------------------------------
+
+
+def sets_with_billing(target: str) -> list[str]:
+    return [name for name in sets_with(target) if billing_chosen(name)]
+
+
+def env_example(project: Path) -> dict[str, str]:
+    """The variables .env.example sets or shows commented out, with their example values."""
+    found = re.findall(
+        r"^#? ?([A-Z][A-Z0-9_]*)=(.*)$", (project / ".env.example").read_text(), re.M
+    )
+    return dict(found)
+
+
+@pytest.mark.parametrize("name", [name for name in ANSWERS if billing_chosen(name)])
+def test_env_example_documents_every_billing_variable_with_no_secret(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    variables = env_example(generate(name))
+    billing = {
+        field.upper() for field in BillingSettings.model_fields.keys() - Settings.model_fields
+    }
+    assert billing | BILLING_SECRETS <= variables.keys()
+    for secret in BILLING_SECRETS:
+        assert variables[secret] == ""
+
+
+@pytest.mark.parametrize("name", [name for name in ANSWERS if not billing_chosen(name)])
+def test_without_billing_no_stripe_variable_is_mentioned(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    for file in [".env.example", *[f for files in PLATFORM_FILES.values() for f in files]]:
+        if (project / file).is_file():
+            assert "STRIPE_" not in (project / file).read_text(), file
+
+
+@pytest.mark.parametrize("name", sets_with_billing("render"))
+def test_render_asks_for_billing_settings_and_shares_them_with_the_worker(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    blueprint = render_yaml(project)
+    web = env_vars(render_web(blueprint))
+    for key in BILLING_REQUIRED:
+        assert web[key] == {"key": key, "sync": False}
+    for worker in [s for s in blueprint["services"] if s["type"] == "worker"]:
+        variables = env_vars(worker)
+        for key in BILLING_REQUIRED:
+            assert variables[key]["fromService"] == {
+                "type": "web",
+                "name": slug(project),
+                "envVarKey": key,
+            }
+
+
+@pytest.mark.parametrize("name", sets_with_billing("fly"))
+def test_fly_leaves_the_stripe_keys_to_fly_secrets(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    text = (generate(name) / "fly.toml").read_text()
+    assert re.search(
+        r"^#\s+fly secrets set STRIPE_SECRET_KEY=\S+ STRIPE_WEBHOOK_SECRET=", text, re.M
+    )
+    # The plans and return page are not secret: fly.toml's [env] shows where they go.
+    assert re.search(r"^  # BILLING_PLANS = '\{", text, re.M)
+    assert re.search(r"^  # BILLING_SUCCESS_URL = \"https://", text, re.M)
+
+
+@pytest.mark.parametrize("name", sets_with_billing("railway"))
+def test_railway_preserves_billing_settings_and_hands_them_to_the_worker(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    resources = railway_graph(project)["resources"]
+    web = railway_web(project)
+    for key in BILLING_REQUIRED:
+        assert web["variables"][key] == {"type": "preserve"}
+    for worker in [r for r in resources if r["name"] == f"{slug(project)}-worker"]:
+        for key in BILLING_REQUIRED:
+            assert worker["variables"][key]["type"] == "reference", key
+    guide = (project / "docs/deploy-railway.md").read_text()
+    assert "railway variable set STRIPE_SECRET_KEY=" in guide
+
+
+@pytest.mark.parametrize("name", sets_with_billing("docker"))
+def test_compose_requires_the_billing_settings_from_env(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    compose = yaml.safe_load((generate(name) / "docker-compose.yml").read_text())
+    environment = compose["services"]["api"]["environment"]
+    for key in BILLING_REQUIRED:
+        assert environment[key] == f"${{{key}:?set {key} in .env}}"

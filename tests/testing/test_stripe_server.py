@@ -17,6 +17,12 @@ import stripe
 
 from omnistack_core.testing import LocalStripe, sign_stripe_webhook
 
+# These tests drive the SDK's own HTTPXClient, which hands httpx the form as data=<str>, a
+# deprecated use (the billing module's client sends it as content=).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Use 'content=<...>' to upload raw bytes/text content:DeprecationWarning"
+)
+
 SUCCESS_URL = "https://app.example.com/billing/done"
 
 
