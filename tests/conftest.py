@@ -23,6 +23,7 @@ collect_ignore_glob = [
     *([] if _installed("arq") else ["jobs/*"]),
     *([] if _installed("resend", "arq") else ["email/*"]),
     *([] if _installed("stripe", "jwt") else ["billing/*"]),
+    *([] if _installed("openai", "anthropic") else ["ai/*"]),
     *([] if _installed("jwt", "arq", "resend", "stripe", "copier") else ["template/*"]),
 ]
 

@@ -13,6 +13,12 @@ from omnistack_core import MissingDependencyError, OmniStackError
 PUBLIC_MODULES = [
     "omnistack_core",
     pytest.param(
+        "omnistack_core.ai",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("openai") is None, reason="needs the ai extra"
+        ),
+    ),
+    pytest.param(
         "omnistack_core.auth",
         marks=pytest.mark.skipif(
             importlib.util.find_spec("jwt") is None, reason="needs the auth extra"

@@ -82,6 +82,37 @@ class StripeApi:
             ),
         )
 
+    async def create_meter_event(
+        self,
+        *,
+        event_name: str,
+        customer_id: str,
+        value: int,
+        identifier: str,
+        timestamp: int | None = None,
+    ) -> None:
+        """Report usage to a Stripe meter, counted once per ``identifier``.
+
+        A repeat within a day is answered from Stripe's idempotency cache; a later one is
+        refused as a duplicate, which is success too.
+        """
+        params: dict[str, Any] = {
+            "event_name": event_name,
+            "payload": {"stripe_customer_id": customer_id, "value": str(value)},
+            "identifier": identifier,
+        }
+        if timestamp is not None:
+            params["timestamp"] = timestamp
+        try:
+            await self._client.v1.billing.meter_events.create_async(
+                params=cast("Any", params), options={"idempotency_key": identifier}
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "resource_already_exists":
+                raise translate_error("report usage to a meter", exc) from exc
+        except stripe.StripeError as exc:
+            raise translate_error("report usage to a meter", exc) from exc
+
     async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         """The subscription as Stripe has it now."""
         return await self._call(

@@ -231,6 +231,42 @@ class StripeBilling:
         async with self.database.session() as session:
             return await features_of_user(session, user_id)
 
+    async def report_usage(
+        self,
+        user_id: str,
+        event_name: str,
+        value: int,
+        *,
+        identifier: str,
+        timestamp: int | None = None,
+    ) -> bool:
+        """Report a user's usage to the Stripe meter ``event_name`` (usage-based prices).
+
+        Args:
+            user_id: Whose usage; a user without a Stripe customer is not reported.
+            event_name: The meter's event name, as set up in Stripe.
+            value: The quantity (tokens, calls...).
+            identifier: Unique per usage: a retried report with the same one is counted once.
+            timestamp: When it happened (Unix seconds); now when None.
+
+        Returns:
+            Whether Stripe has it (counted once, however often it is reported); False for a
+            user without a Stripe customer.
+        """
+        async with self.database.session() as session:
+            customer_id = await customer_of_user(session, user_id)
+        if customer_id is None:
+            logger.info("Usage of user %s not metered: no Stripe customer yet", user_id)
+            return False
+        await self.api.create_meter_event(
+            event_name=event_name,
+            customer_id=customer_id,
+            value=value,
+            identifier=identifier,
+            timestamp=timestamp,
+        )
+        return True
+
     async def sync(self) -> SyncReport:
         """Fetch every known customer's subscriptions from Stripe and store Stripe's state.
 

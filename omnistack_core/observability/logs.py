@@ -213,7 +213,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     )
     # Provider SDKs and their HTTP client log every outgoing request at INFO: two lines per
     # Stripe call drown the service's own. They speak up at DEBUG, or when something fails.
-    for name in ("httpx", "httpcore", "stripe"):
+    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "stripe", "openai", "anthropic"):
         logging.getLogger(name).setLevel(
             logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
         )

@@ -18,12 +18,14 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from omnistack_core.testing.local_server import LocalServer
 
 SUPABASE_JWKS_PATH = "/auth/v1/.well-known/jwks.json"
 CLERK_JWKS_PATH = "/.well-known/jwks.json"
@@ -64,7 +66,7 @@ class IssuerKey:
         return entry
 
 
-class LocalIssuer:
+class LocalIssuer(LocalServer):
     """Serves a JWKS at ``url`` (Supabase's and Clerk's paths) and mints tokens.
 
     Args:
@@ -77,57 +79,17 @@ class LocalIssuer:
         self.status = 200
         self.delay = 0.0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    # Serving --------------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Start serving on a free port of 127.0.0.1."""
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path not in (SUPABASE_JWKS_PATH, CLERK_JWKS_PATH):
-                    self.send_error(404)
-                    return
-                status, body = issuer._jwks_response()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: object) -> None:
-                return  # tests read counters, not access logs
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # A short poll interval: stop() waits for the serving loop to notice.
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def stop(self) -> None:
-        """Stop serving: fetches now fail to connect."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``: a Supabase project URL and a Clerk issuer at once."""
-        if self._server is None:
-            raise RuntimeError("the issuer is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command != "GET" or handler.path not in (SUPABASE_JWKS_PATH, CLERK_JWKS_PATH):
+            handler.send_error(404)
+            return
+        status, body = self._jwks_response()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
     def _jwks_response(self) -> tuple[int, bytes]:
         with self._lock:

@@ -11,7 +11,8 @@ dropped afterwards. ``redis_url`` is ``OMNISTACK_TEST_REDIS_URL`` (default
 
 ``local_issuer`` is a local token issuer serving its JWKS over HTTP (needs the ``auth``
 extra); ``local_resend`` a local server speaking Resend's API; ``local_stripe`` one speaking
-Stripe's billing API.
+Stripe's billing API; ``local_openai`` one speaking OpenAI's Chat Completions API;
+``local_anthropic`` one speaking Anthropic's Messages API.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
+from omnistack_core.testing.anthropic_server import LocalAnthropic
+from omnistack_core.testing.openai_server import LocalOpenAI
 from omnistack_core.testing.resend_server import LocalResend
 from omnistack_core.testing.services import (
     DEFAULT_TEST_POSTGRES_URL,
@@ -114,4 +117,18 @@ def local_resend() -> Iterator[LocalResend]:
 def local_stripe() -> Iterator[LocalStripe]:
     """A :class:`~omnistack_core.testing.LocalStripe` speaking Stripe's API on 127.0.0.1."""
     with LocalStripe() as server:
+        yield server
+
+
+@pytest.fixture
+def local_openai() -> Iterator[LocalOpenAI]:
+    """A :class:`~omnistack_core.testing.LocalOpenAI` speaking OpenAI's API on 127.0.0.1."""
+    with LocalOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def local_anthropic() -> Iterator[LocalAnthropic]:
+    """A :class:`~omnistack_core.testing.LocalAnthropic` speaking Anthropic's API on 127.0.0.1."""
+    with LocalAnthropic() as server:
         yield server

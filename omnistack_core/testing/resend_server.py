@@ -44,8 +44,10 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NoReturn, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any, NoReturn
+
+from omnistack_core.testing.local_server import LocalServer
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 60 * 60
 MAX_RECIPIENTS = 50
@@ -156,7 +158,7 @@ class _Answer(Exception):  # noqa: N818 - control flow inside the handler, not a
         self.headers = dict(headers or {})
 
 
-class LocalResend:
+class LocalResend(LocalServer):
     """Resend's email API on a free port of 127.0.0.1.
 
     Args:
@@ -186,63 +188,6 @@ class LocalResend:
         self._recent: deque[float] = deque()
         self._offset = 0.0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # Serving --------------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Start serving on a free port of 127.0.0.1."""
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                server._handle(self)
-
-            def do_GET(self) -> None:
-                server._handle(self)
-
-            def do_PUT(self) -> None:
-                server._handle(self)
-
-            def do_PATCH(self) -> None:
-                server._handle(self)
-
-            def do_DELETE(self) -> None:
-                server._handle(self)
-
-            def log_message(self, *_: object) -> None:
-                return  # tests read the recorded requests, not access logs
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # A short poll interval: stop() waits for the serving loop to notice.
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def stop(self) -> None:
-        """Stop serving: requests now fail to connect."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the value for ``RESEND_API_URL``."""
-        if self._server is None:
-            raise RuntimeError("the server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     # Staging --------------------------------------------------------------------------------
 

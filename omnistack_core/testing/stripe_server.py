@@ -61,9 +61,11 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from omnistack_core.testing.local_server import LocalServer
 
 API_VERSION = "2026-10-28.endive"
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 60 * 60
@@ -348,7 +350,7 @@ def _no_such(kind: str, object_id: str, param: str, status: int = 400) -> _Strip
 _Endpoint = Callable[[_Call, str], dict[str, Any]]
 
 
-class LocalStripe:
+class LocalStripe(LocalServer):
     """Stripe's v1 billing API on a free port of 127.0.0.1.
 
     Args:
@@ -382,6 +384,7 @@ class LocalStripe:
         self.invoices: dict[str, dict[str, Any]] = {}
         self.entitlements: dict[str, list[str]] = {}
         self.events: list[dict[str, Any]] = []
+        self.meter_events: list[dict[str, Any]] = []
         self.requests: list[StripeRequest] = []
         self._account = _new_id("acct_", 16)
         self._portal_configuration = _new_id("bpc_")
@@ -396,7 +399,6 @@ class LocalStripe:
         # One lock for everything: requests are answered one at a time, as if each were
         # atomic at Stripe, and simulations never interleave with them.
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
         self._routes: list[tuple[str, re.Pattern[str], _Endpoint]] = [
             ("POST", re.compile(r"/v1/customers"), self._create_customer),
             ("GET", re.compile(r"/v1/customers/([^/]+)"), self._retrieve_customer),
@@ -419,66 +421,8 @@ class LocalStripe:
                 re.compile(r"/v1/entitlements/active_entitlements"),
                 self._list_active_entitlements,
             ),
+            ("POST", re.compile(r"/v1/billing/meter_events"), self._create_meter_event),
         ]
-
-    # Serving --------------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Start serving on a free port of 127.0.0.1."""
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes; with Nagle's algorithm the body would
-            # wait for the client's delayed ACK, 40 ms a request.
-            disable_nagle_algorithm = True
-
-            def do_POST(self) -> None:
-                server._handle(self)
-
-            def do_GET(self) -> None:
-                server._handle(self)
-
-            def do_DELETE(self) -> None:
-                server._handle(self)
-
-            def do_PUT(self) -> None:
-                server._handle(self)
-
-            def do_PATCH(self) -> None:
-                server._handle(self)
-
-            def log_message(self, *_: object) -> None:
-                return  # tests read the recorded requests, not access logs
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # A short poll interval: stop() waits for the serving loop to notice.
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        ).start()
-
-    def stop(self) -> None:
-        """Stop serving: requests now fail to connect."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the value for ``STRIPE_API_BASE``."""
-        if self._server is None:
-            raise RuntimeError("the server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     # Catalogue, staging, clock --------------------------------------------------------------
 
@@ -1122,6 +1066,53 @@ class LocalStripe:
             "test_clock": None,
         }
         return copy.deepcopy(self.customers[customer_id])
+
+    def _create_meter_event(self, call: _Call, _: str) -> dict[str, Any]:
+        params = call.params
+        _refuse_unknown(params, frozenset({"event_name", "payload", "identifier", "timestamp"}))
+        event_name = _optional_string(params, "event_name")
+        if event_name is None:
+            raise _missing("event_name")
+        payload = params.get("payload")
+        if not isinstance(payload, dict):
+            raise _missing("payload")
+        customer_id = payload.get("stripe_customer_id")
+        if not customer_id:
+            raise _missing("payload[stripe_customer_id]")
+        if customer_id not in self.customers:
+            raise _StripeError(
+                400,
+                f"No such customer: '{customer_id}'",
+                code="resource_missing",
+                param="payload[stripe_customer_id]",
+            )
+        value = payload.get("value")
+        try:
+            float(str(value))
+        except ValueError:
+            raise _StripeError(
+                400, "The payload value must be a number.", param="payload[value]"
+            ) from None
+        identifier = _optional_string(params, "identifier") or _new_id("mev_", 24)
+        if any(event["identifier"] == identifier for event in self.meter_events):
+            raise _StripeError(
+                400,
+                f"An event with identifier {identifier} already exists.",
+                code="resource_already_exists",
+                param="identifier",
+            )
+        timestamp = params.get("timestamp")
+        event = {
+            "object": "billing.meter_event",
+            "created": self.now(),
+            "event_name": event_name,
+            "identifier": identifier,
+            "livemode": False,
+            "payload": dict(payload),
+            "timestamp": int(timestamp) if timestamp else self.now(),
+        }
+        self.meter_events.append(event)
+        return copy.deepcopy(event)
 
     def _retrieve_customer(self, call: _Call, customer_id: str) -> dict[str, Any]:
         return self._retrieve(call, self.customers, customer_id, "customer")

@@ -15,7 +15,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
     "everything-supabase": {
         "project_name": "Everything Service",
         "auth_provider": "supabase",
-        "modules": ["jobs", "email", "billing"],
+        "modules": ["jobs", "email", "billing", "ai"],
         "deploy_targets": ["railway", "render", "fly", "docker"],
     },
     "email-without-jobs": {
@@ -33,7 +33,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
     "clerk-fly": {
         "project_name": "Clerk Fly",
         "auth_provider": "clerk",
-        "modules": ["jobs", "billing"],
+        "modules": ["jobs", "billing", "ai"],
         "deploy_targets": ["fly"],
     },
 }

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from omnistack_core.ai import AISettings
 from omnistack_core.auth import AuthSettings
 from omnistack_core.billing import BillingSettings
 from omnistack_core.testing import create_test_database, drop_test_database
@@ -49,7 +50,9 @@ def free_port() -> int:
 
 # The service's own variables never leak in from the test run; nor does our virtualenv.
 _NOT_INHERITED = {
-    name.upper() for name in AuthSettings.model_fields.keys() | BillingSettings.model_fields.keys()
+    name.upper()
+    for settings in (AuthSettings, BillingSettings, AISettings)
+    for name in settings.model_fields
 } | {
     "VIRTUAL_ENV",
     "UV_PROJECT_ENVIRONMENT",
@@ -135,7 +138,6 @@ def test_migrations_go_up_down_and_up_without_drift(project: Path, database: str
 
 def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_url: str) -> None:
     auth = (project / "app" / "api" / "v1" / "me.py").exists()
-    billing = (project / "tests" / "test_billing.py").exists()
     port = free_port()
     with LocalIssuer() as issuer:
         env = {
@@ -176,8 +178,7 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
                     assert me.status_code == 200, me.text
                     assert me.json()["id"] == "user_e2e"
                     assert client.get("/api/v1/me").status_code == 401
-                    if billing:
-                        assert_billing_serves_without_stripe(client, token)
+                    assert_modules_serve_unconfigured(project, client, token)
                 item = client.post("/api/v1/items", json={"name": "lamp"}).json()
             # The image's HEALTHCHECK command.
             healthcheck = subprocess.run(
@@ -208,6 +209,14 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
     assert "Application shutdown complete" in output
 
 
+def assert_modules_serve_unconfigured(project: Path, client: httpx.Client, token: str) -> None:
+    """The optional modules chosen start and serve with none of their settings."""
+    if (project / "tests" / "test_billing.py").exists():
+        assert_billing_serves_without_stripe(client, token)
+    if (project / "tests" / "test_chat.py").exists():
+        assert_ai_answers_503_without_a_model(client, token)
+
+
 def assert_billing_serves_without_stripe(client: httpx.Client, token: str) -> None:
     """Billing is mounted and serves with no Stripe setting; what needs Stripe answers 503."""
     state = client.get("/api/v1/billing/subscription", headers={"Authorization": f"Bearer {token}"})
@@ -215,6 +224,20 @@ def assert_billing_serves_without_stripe(client: httpx.Client, token: str) -> No
     assert state.json()["active"] is False
     webhook = client.post("/api/v1/billing/webhook", content=b"{}")
     assert webhook.status_code == 503, webhook.text
+
+
+def assert_ai_answers_503_without_a_model(client: httpx.Client, token: str) -> None:
+    """AI is mounted and the service serves with no AI setting; the chat answers 503 until set."""
+    body = {"messages": [{"role": "user", "content": "Hello?"}]}
+    for stream in (False, True):
+        chat = client.post(
+            "/api/v1/ai/chat",
+            json={**body, "stream": stream},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert chat.status_code == 503, chat.text
+        assert chat.json()["detail"] == "AI is not configured."
+    assert client.post("/api/v1/ai/chat", json=body).status_code == 401
 
 
 def start(project: Path, env: dict[str, str], *command: str) -> subprocess.Popen[str]:

@@ -18,6 +18,7 @@ import pytest
 import railway_sdk
 import yaml
 
+from omnistack_core.ai import AISettings
 from omnistack_core.billing import BillingSettings
 from omnistack_core.settings import Settings
 from tests.template.rendering import ANSWER_SETS, render, snapshot
@@ -56,6 +57,13 @@ AUTH_VARIABLES = {
 BILLING_SECRETS = {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"}
 BILLING_REQUIRED = BILLING_SECRETS | {"BILLING_PLANS", "BILLING_SUCCESS_URL"}
 
+# AI's keys are secrets, and optional: no model, no key needed (the chat answers 503). Render
+# asks for them and the models, Railway preserves those and the budgets, compose passes them
+# through when set, fly.toml shows where the non-secret ones go.
+AI_SECRETS = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
+AI_ASKED = AI_SECRETS | {"AI_DEFAULT_MODEL", "AI_FALLBACK_MODELS"}
+AI_PRESERVED = AI_ASKED | {"AI_QUOTA_TOKENS", "AI_QUOTA_REQUESTS", "AI_RECORD_USAGE"}
+
 MIGRATE = "python scripts/migrate_production.py"
 LIVENESS = "/api/v1/public/health"
 READINESS = "/api/v1/public/health/ready"
@@ -67,6 +75,10 @@ def sets_with(target: str) -> list[str]:
 
 def billing_chosen(name: str) -> bool:
     return "billing" in ANSWERS[name]["modules"]
+
+
+def ai_chosen(name: str) -> bool:
+    return "ai" in ANSWERS[name]["modules"]
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +241,8 @@ def test_fly_env_holds_settings_but_no_secrets(generate: Callable[[str], Path], 
     assert env["ENVIRONMENT"] == "production"
     assert env["LOG_FORMAT"] == "json"
     assert (
-        not {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SENTRY_DSN", *BILLING_SECRETS} & env.keys()
+        not {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SENTRY_DSN", *BILLING_SECRETS, *AI_SECRETS}
+        & env.keys()
     )
     provider = ANSWERS[name]["auth_provider"]
     assert env.get("AUTH_PROVIDER") == (None if provider == "none" else provider)
@@ -287,7 +300,8 @@ def test_render_generates_the_secret_key_and_asks_for_the_auth_settings(
     provider = ANSWERS[name]["auth_provider"]
     asked = {key for key, entry in variables.items() if entry.get("sync") is False}
     billing = BILLING_REQUIRED if billing_chosen(name) else set()
-    assert asked - {"SENTRY_DSN"} == AUTH_VARIABLES[provider] | billing
+    ai = AI_ASKED if ai_chosen(name) else set()
+    assert asked - {"SENTRY_DSN"} == AUTH_VARIABLES[provider] | billing | ai
     for key in asked:
         assert "value" not in variables[key]
     if provider == "none":
@@ -591,3 +605,87 @@ def test_compose_requires_the_billing_settings_from_env(
     environment = compose["services"]["api"]["environment"]
     for key in BILLING_REQUIRED:
         assert environment[key] == f"${{{key}:?set {key} in .env}}"
+
+
+# --- AI ---------------------------------------------------------------------------------------
+
+
+def sets_with_ai(target: str) -> list[str]:
+    return [name for name in sets_with(target) if ai_chosen(name)]
+
+
+@pytest.mark.parametrize("name", [name for name in ANSWERS if ai_chosen(name)])
+def test_env_example_documents_every_ai_variable_with_no_secret(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    variables = env_example(generate(name))
+    ai = {field.upper() for field in AISettings.model_fields.keys() - Settings.model_fields}
+    assert ai | AI_SECRETS <= variables.keys()
+    for variable in AI_SECRETS | {"AI_DEFAULT_MODEL", "AI_FALLBACK_MODELS"}:
+        # Empty: the service starts with AI off, and .env (made from this file) holds no key.
+        assert variables[variable] == "", variable
+
+
+@pytest.mark.parametrize("name", [name for name in ANSWERS if not ai_chosen(name)])
+def test_without_ai_no_ai_variable_is_mentioned(generate: Callable[[str], Path], name: str) -> None:
+    project = generate(name)
+    for file in [".env.example", *[f for files in PLATFORM_FILES.values() for f in files]]:
+        if (project / file).is_file():
+            text = (project / file).read_text()
+            assert not re.search(r"OPENAI_|ANTHROPIC_|AI_DEFAULT_MODEL", text), file
+
+
+@pytest.mark.parametrize("name", sets_with_ai("render"))
+def test_render_asks_for_the_ai_keys_and_models_and_shares_them_with_the_worker(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    blueprint = render_yaml(project)
+    web = env_vars(render_web(blueprint))
+    for key in AI_ASKED:
+        assert web[key] == {"key": key, "sync": False}
+    for worker in [s for s in blueprint["services"] if s["type"] == "worker"]:
+        variables = env_vars(worker)
+        for key in AI_ASKED:
+            assert variables[key]["fromService"] == {
+                "type": "web",
+                "name": slug(project),
+                "envVarKey": key,
+            }
+
+
+@pytest.mark.parametrize("name", sets_with_ai("fly"))
+def test_fly_leaves_the_ai_keys_to_fly_secrets_and_shows_where_the_model_goes(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    text = (generate(name) / "fly.toml").read_text()
+    assert re.search(r"^#\s+fly secrets set OPENAI_API_KEY=\S+ ANTHROPIC_API_KEY=", text, re.M)
+    # Commented out: a model set before its key is a secret would stop the machines starting.
+    assert re.search(r'^  # AI_DEFAULT_MODEL = "openai:', text, re.M)
+    assert "AI_DEFAULT_MODEL" not in fly_toml(generate(name))["env"]
+
+
+@pytest.mark.parametrize("name", sets_with_ai("railway"))
+def test_railway_preserves_the_ai_settings_and_hands_them_to_the_worker(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    resources = railway_graph(project)["resources"]
+    web = railway_web(project)
+    for key in AI_PRESERVED:
+        assert web["variables"][key] == {"type": "preserve"}
+    for worker in [r for r in resources if r["name"] == f"{slug(project)}-worker"]:
+        for key in AI_PRESERVED:
+            assert worker["variables"][key]["type"] == "reference", key
+    guide = (project / "docs/deploy-railway.md").read_text()
+    assert "railway variable set OPENAI_API_KEY=" in guide
+
+
+@pytest.mark.parametrize("name", sets_with_ai("docker"))
+def test_compose_passes_the_ai_settings_through_without_requiring_them(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    compose = yaml.safe_load((generate(name) / "docker-compose.yml").read_text())
+    environment = compose["services"]["api"]["environment"]
+    for key in AI_PRESERVED:
+        assert environment[key] == f"${{{key}:-}}"

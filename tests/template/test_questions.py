@@ -21,6 +21,7 @@ def test_the_default_modules_stay_jobs_and_email(template: Path, tmp_path: Path)
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["modules"] == ["jobs", "email"]
     assert not (project / "tests" / "test_billing.py").exists()
+    assert not (project / "tests" / "test_chat.py").exists()
 
 
 def test_billing_without_an_auth_provider_is_refused_with_the_reason(
@@ -44,3 +45,35 @@ def test_billing_with_an_auth_provider_installs_the_module(
     assert "BillingModule()" in (project / "app" / "main.py").read_text()
     assert "billing" in (project / "pyproject.toml").read_text().split("omnistack-core[")[1]
     assert (project / "tests" / "test_billing.py").is_file()
+
+
+def test_ai_without_an_auth_provider_is_refused_with_the_reason(
+    template: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="AI needs an auth provider") as refused:
+        render(template, tmp_path / "project", {"auth_provider": "none", "modules": ["ai"]})
+
+    assert "supabase or clerk" in str(refused.value)
+    assert not (tmp_path / "project").exists()
+
+
+@pytest.mark.parametrize("provider", ["supabase", "clerk"])
+def test_ai_with_an_auth_provider_installs_the_module_and_its_route(
+    template: Path, tmp_path: Path, provider: str
+) -> None:
+    project = render(template, tmp_path / "project", {"auth_provider": provider, "modules": ["ai"]})
+
+    assert "AIModule()" in (project / "app" / "main.py").read_text()
+    requirement = (project / "pyproject.toml").read_text().split("omnistack-core[")[1]
+    assert "ai" in requirement.split("]")[0].split(",")
+    assert "chat.router" in (project / "app" / "api" / "v1" / "__init__.py").read_text()
+    assert (project / "tests" / "test_chat.py").is_file()
+    assert "ai_metadata" in (project / "migrations" / "env.py").read_text()
+
+
+def test_without_ai_there_is_no_chat_route(template: Path, tmp_path: Path) -> None:
+    project = render(template, tmp_path / "project", {"modules": ["jobs"]})
+
+    assert not (project / "app" / "api" / "v1" / "chat.py").exists()
+    assert not (project / "tests" / "test_chat.py").exists()
+    assert "ai_usage" not in (project / "migrations" / "versions" / "0001_initial.py").read_text()

@@ -1,0 +1,1 @@
+"""Chat providers: one adapter per provider, each importing its SDK only when built."""
