@@ -111,6 +111,12 @@ def empty_database() -> Iterator[str]:
     drop_test_database(server, url)
 
 
+OTHER_SESSIONS = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
 def test_two_deploys_migrating_at_once_migrate_once(
     migrating_project: Path, empty_database: str
 ) -> None:
@@ -136,7 +142,15 @@ def test_two_deploys_migrating_at_once_migrate_once(
             )
             for _ in range(2)
         ]
-        time.sleep(4)
+        # Running is not waiting: on a loaded machine `uv run` may take seconds to start. Wait
+        # until both runners are connected (they poll the lock from then on), then long
+        # enough that each reports having waited.
+        deadline = time.monotonic() + 60
+        while loop.run_until_complete(holder.fetchval(OTHER_SESSIONS)) < 2:
+            assert time.monotonic() < deadline, "the runners never connected"
+            assert [runner.poll() for runner in runners] == [None, None]
+            time.sleep(0.2)
+        time.sleep(1.5)
         assert [runner.poll() for runner in runners] == [None, None]  # both waiting
         migrated = loop.run_until_complete(
             holder.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
