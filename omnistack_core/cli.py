@@ -69,19 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     dev_token.add_argument("--env-file", default=".env", help="dotenv file to read")
     dev_token.set_defaults(handler=_dev_token)
 
-    database = commands.add_parser("db", help="database migrations")
-    db_commands = database.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
-    upgrade = db_commands.add_parser(
-        "upgrade",
-        help="migrate the database to head, under a lock (what deploys run)",
-        description="Upgrade to the latest revision while holding a Postgres advisory lock, so "
-        "instances starting together migrate once. Uses DATABASE_DIRECT_URL when set.",
-    )
-    upgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
-    upgrade.add_argument(
-        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
-    )
-    upgrade.set_defaults(handler=_db_upgrade)
+    _add_db_commands(commands)
 
     check = commands.add_parser(
         "worker-check",
@@ -131,6 +119,69 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-reload", action="store_true", help="do not restart on code changes")
     dev.set_defaults(handler=_dev)
     return parser
+
+
+def _add_db_commands(commands: Any) -> None:
+    database = commands.add_parser("db", help="database migrations")
+    db_commands = database.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="migrate the database to head, under a lock (what deploys run)",
+        description="Upgrade to the latest revision while holding a Postgres advisory lock, so "
+        "instances starting together migrate once. Uses DATABASE_DIRECT_URL when set.",
+    )
+    upgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    upgrade.add_argument(
+        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
+    )
+    upgrade.set_defaults(handler=_db_upgrade)
+    downgrade = db_commands.add_parser(
+        "downgrade",
+        help="migrate the database back to a revision, under the same lock",
+        description="Downgrade to REV (a revision id, -1 for one step back, base for an "
+        "empty schema) while holding the migration lock. Uses DATABASE_DIRECT_URL when set.",
+    )
+    downgrade.add_argument("revision", metavar="REV", help="the revision to go back to")
+    downgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    downgrade.add_argument(
+        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
+    )
+    downgrade.set_defaults(handler=_db_downgrade)
+    current = db_commands.add_parser(
+        "current", help="show the database's revision and what an upgrade would apply"
+    )
+    current.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    current.set_defaults(handler=_db_current)
+    db_check = db_commands.add_parser(
+        "check",
+        help="exit 1 on pending revisions, several heads, or models that differ (for CI)",
+        description="Fail when the database is not at the single head, or when the models "
+        "and the migrations disagree (a model change without a revision).",
+    )
+    db_check.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    db_check.set_defaults(handler=_db_check)
+    lint = db_commands.add_parser(
+        "lint",
+        help="flag migrations that lock tables or break the running code (exit 1)",
+        description="Read the SQL Alembic would run for the pending revisions (those after "
+        "--since, or those the database has not applied) and flag unsafe statements. A "
+        "comment '# omnistack-lint: allow RULE -- reason' in a revision allows RULE there.",
+    )
+    lint.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    lint.add_argument(
+        "--since",
+        metavar="REV",
+        help="lint the revisions after REV ('base' for all) without asking the database",
+    )
+    lint.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    lint.add_argument(
+        "--large-table-rows",
+        type=float,
+        default=100_000,
+        help="tables the database sizes below this are small enough to rewrite (100000)",
+    )
+    lint.add_argument("--rules", action="store_true", help="list the rules and exit")
+    lint.set_defaults(handler=_db_lint)
 
 
 def _check_config(arguments: argparse.Namespace) -> int:
@@ -204,6 +255,102 @@ def _db_upgrade(arguments: argparse.Namespace) -> int:
         print("applied: nothing, the database was up to date")
     print(f"after:   {result.after or '(empty database)'}")
     return 0
+
+
+def _db_downgrade(arguments: argparse.Namespace) -> int:
+    try:
+        from omnistack_core.db.migrations import MigrationError, downgrade  # noqa: PLC0415
+    except ImportError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
+    try:
+        result = downgrade(
+            arguments.revision,
+            arguments.config,
+            settings=settings,
+            lock_timeout=arguments.lock_timeout,
+        )
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"before:     {result.before or '(empty database)'}")
+    print(f"downgraded: {', '.join(result.applied) or 'nothing'}")
+    print(f"after:      {result.after or '(empty database)'}")
+    return 0
+
+
+def _db_current(arguments: argparse.Namespace) -> int:
+    try:
+        from omnistack_core.db.migrations import current  # noqa: PLC0415
+    except ImportError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        state = current(arguments.config)
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"current: {', '.join(state.current) or '(empty database)'}")
+    print(f"heads:   {', '.join(state.heads)}")
+    print(f"pending: {', '.join(state.pending) or 'nothing'}")
+    return 0
+
+
+def _db_check(arguments: argparse.Namespace) -> int:
+    try:
+        from omnistack_core.db.migrations import check  # noqa: PLC0415
+    except ImportError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        state = check(arguments.config)
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    problems = []
+    if len(state.heads) > 1:
+        problems.append(
+            f"several heads ({', '.join(state.heads)}): merge them with `alembic merge heads`"
+        )
+    if state.pending:
+        problems.append(f"pending revisions, not applied: {', '.join(state.pending)}")
+    problems += [f"models differ from the migrations: {diff}" for diff in state.drift]
+    if state.drift:
+        problems.append("write the revision: alembic revision --autogenerate -m '...'")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"ok: at {', '.join(state.current)}, the single head, and the models agree")
+    return 1 if problems else 0
+
+
+def _db_lint(arguments: argparse.Namespace) -> int:
+    try:
+        from omnistack_core.db import lint  # noqa: PLC0415
+        from omnistack_core.db.migrations import MigrationError  # noqa: PLC0415
+    except ImportError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if arguments.rules:
+        for rule in lint.RULES.values():
+            print(f"{rule.id}\n  why: {rule.why}\n  instead: {rule.instead}")
+        return 0
+    try:
+        report = lint.lint_migrations(
+            arguments.config, since=arguments.since, large_table_rows=arguments.large_table_rows
+        )
+    except (ConfigurationError, MigrationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    render = lint.render_json if arguments.format == "json" else lint.render_text
+    sys.stdout.write(render(report))
+    return 0 if report.ok else 1
 
 
 def _jobs_settings() -> Any:

@@ -1,21 +1,23 @@
-"""Alembic, wired to OmniStack settings, and the locked upgrade every deploy runs.
+"""Alembic, wired to OmniStack settings: the locked upgrade every deploy runs, and its checks.
 
 A service's ``migrations/env.py`` is one call, :func:`run_alembic`, so ``alembic upgrade head``,
 ``alembic current`` and ``alembic check`` work as the deployment guide writes them.
 :func:`upgrade` (``omnistack db upgrade``) is what deploys run: it takes a Postgres advisory
 lock first, so that several instances starting at once migrate once, and the others wait and
-then find nothing to do. Needs the ``migrations`` extra (Alembic).
+then find nothing to do. :func:`downgrade` takes the same lock; :func:`current` and
+:func:`check` tell CI where the database stands. Needs the ``migrations`` extra (Alembic).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from logging.config import fileConfig
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,8 +36,12 @@ except ImportError as exc:  # pragma: no cover - exercised in a run without the 
 
 # pg_advisory_lock takes a bigint; this one is ours ("omnistack-migrate" folded to 63 bits).
 MIGRATION_LOCK_KEY = 0x6F6D6E6973746163
+# Where the migration linter lends run_alembic its output buffer (omnistack_core.db.lint).
+SQL_CAPTURE_ATTRIBUTE = "omnistack.sql_capture"
 DEFAULT_LOCK_TIMEOUT = 300.0
 _LOCK_POLL_SECONDS = 0.5
+
+Direction = Literal["upgrade", "downgrade"]
 
 
 class MigrationError(OmniStackError):
@@ -47,13 +53,14 @@ class MigrationError(OmniStackError):
 
 
 @dataclass(frozen=True, slots=True)
-class UpgradeResult:
-    """What an upgrade did.
+class MigrationResult:
+    """What an upgrade or a downgrade did.
 
     Attributes:
         before: The revision the database was at (None: an empty database).
         after: The revision it is at now.
-        applied: The revisions applied, oldest first; empty when there was nothing to do.
+        applied: The revisions upgraded or downgraded, in the order they ran; empty when
+            there was nothing to do.
         waited_seconds: Time spent waiting for another runner's lock.
     """
 
@@ -80,6 +87,16 @@ def run_alembic(target_metadata: MetaData | Sequence[MetaData]) -> None:
         "target_metadata": target_metadata,
         "transaction_per_migration": True,
     }
+    capture = context.config.attributes.get(SQL_CAPTURE_ATTRIBUTE)
+    if capture is not None:
+        # The linter reads PostgreSQL's SQL whatever DATABASE_URL says, and needs no settings.
+        capture.target_metadata, capture.script = target_metadata, context.script
+        context.configure(
+            dialect_name="postgresql", output_buffer=capture, literal_binds=True, **options
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     given: Connection | None = context.config.attributes.get("connection")
     if given is not None:
         # upgrade() holds the lock and lends its connection.
@@ -126,13 +143,15 @@ def _unpooled(settings: Settings) -> Settings:
 def upgrade(
     config_path: str | Path = "alembic.ini",
     *,
+    revision: str = "heads",
     settings: Settings | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-) -> UpgradeResult:
+) -> MigrationResult:
     """Upgrade the database to head, holding the migration lock while doing it.
 
     Args:
         config_path: The service's ``alembic.ini``.
+        revision: Where to stop; every head by default.
         settings: The settings; loaded from the environment when None.
         lock_timeout: Seconds to wait for another runner's lock before giving up.
 
@@ -145,10 +164,115 @@ def upgrade(
     """
     settings = settings or load_settings()
     config = Config(str(config_path))
-    return asyncio.run(_locked_upgrade(config, settings, lock_timeout))
+    return asyncio.run(_locked(config, settings, lock_timeout, revision, "upgrade"))
 
 
-async def _locked_upgrade(config: Config, settings: Settings, lock_timeout: float) -> UpgradeResult:
+def downgrade(
+    revision: str,
+    config_path: str | Path = "alembic.ini",
+    *,
+    settings: Settings | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> MigrationResult:
+    """Downgrade the database to ``revision``, holding the migration lock like :func:`upgrade`.
+
+    Args:
+        revision: A revision id, ``-1`` (one step back) or ``base`` (everything undone).
+        config_path: The service's ``alembic.ini``.
+        settings: The settings; loaded from the environment when None.
+        lock_timeout: Seconds to wait for another runner's lock before giving up.
+
+    Returns:
+        What was done.
+
+    Raises:
+        MigrationError: The lock was not free in time, ``revision`` is unknown, or a
+            revision's downgrade failed (``revision`` names it: the database stays there,
+            with every downgrade before it done and recorded).
+    """
+    settings = settings or load_settings()
+    config = Config(str(config_path))
+    return asyncio.run(_locked(config, settings, lock_timeout, revision, "downgrade"))
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionState:
+    """Where the database stands against the revisions on disk.
+
+    Attributes:
+        current: The revisions the database is at (empty: nothing applied yet).
+        heads: The newest revisions on disk; more than one means unmerged branches.
+        pending: The revisions an upgrade would apply, oldest first.
+        drift: Differences between the models and the database, as Alembic's autogenerate
+            describes them; only compared when nothing is pending.
+    """
+
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    pending: tuple[str, ...]
+    drift: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """One head, nothing pending and no drift: what ``omnistack db check`` requires."""
+        return len(self.heads) == 1 and not self.pending and not self.drift
+
+
+def current(
+    config_path: str | Path = "alembic.ini", *, settings: Settings | None = None
+) -> RevisionState:
+    """Where the database is: its revision, the heads, and what an upgrade would apply."""
+    settings = settings or load_settings()
+    config = Config(str(config_path))
+    return asyncio.run(_state(config, settings, compare=False))
+
+
+def check(
+    config_path: str | Path = "alembic.ini", *, settings: Settings | None = None
+) -> RevisionState:
+    """:func:`current`, plus the drift between the models and an up-to-date database.
+
+    Drift is what ``alembic revision --autogenerate`` would write: a model change without a
+    revision, or a revision that the models do not reflect.
+    """
+    settings = settings or load_settings()
+    # Alembic prints "No new upgrade operations detected"; the result says it instead.
+    config = Config(str(config_path), stdout=io.StringIO())
+    return asyncio.run(_state(config, settings, compare=True))
+
+
+async def _state(config: Config, settings: Settings, *, compare: bool) -> RevisionState:
+    script = ScriptDirectory.from_config(config)
+    engine = engine_from_settings(_unpooled(settings), settings.migration_database_url)
+    try:
+        async with engine.connect() as connection:
+            heads = await connection.run_sync(_current_heads)
+            pending = _pending(script, heads)
+            drift: tuple[str, ...] = ()
+            if compare and not pending:
+                drift = await connection.run_sync(_drift, config)
+    finally:
+        await engine.dispose()
+    return RevisionState(heads, tuple(script.get_heads()), tuple(pending), drift)
+
+
+def _drift(connection: Connection, config: Config) -> tuple[str, ...]:
+    from alembic.util.exc import AutogenerateDiffsDetected  # noqa: PLC0415
+
+    config.attributes["connection"] = connection
+    try:
+        command.check(config)
+    except AutogenerateDiffsDetected as exc:
+        return tuple(str(diff) for diff in exc.diffs)
+    finally:
+        del config.attributes["connection"]
+        connection.rollback()
+    return ()
+
+
+async def _locked(
+    config: Config, settings: Settings, lock_timeout: float, target: str, direction: Direction
+) -> MigrationResult:
     script = ScriptDirectory.from_config(config)
     engine = engine_from_settings(_unpooled(settings), settings.migration_database_url)
     try:
@@ -156,24 +280,39 @@ async def _locked_upgrade(config: Config, settings: Settings, lock_timeout: floa
             postgres = connection.dialect.name == "postgresql"
             waited = await _take_lock(connection, lock_timeout) if postgres else 0.0
             try:
-                before = await connection.run_sync(_current_revision)
-                pending = _pending(script, before)
+                before = await connection.run_sync(_current_heads)
                 try:
-                    await connection.run_sync(_upgrade_to_head, config)
+                    await connection.run_sync(_run_command, config, target, direction)
                 except Exception as exc:
-                    now = await connection.run_sync(_current_revision)
-                    failing = _pending(script, now)[:1]
-                    name = failing[0] if failing else "head"
+                    now = await connection.run_sync(_current_heads)
+                    name = _failing(script, now, direction)
                     raise MigrationError(
                         f"migration {name} failed: {type(exc).__name__}: {exc}", revision=name
                     ) from exc
-                after = await connection.run_sync(_current_revision)
+                after = await connection.run_sync(_current_heads)
             finally:
                 if postgres:
                     await _release_lock(connection)
     finally:
         await engine.dispose()
-    return UpgradeResult(before, after, tuple(pending), waited)
+    if direction == "upgrade":
+        ran = [rev for rev in _pending(script, before) if rev not in _pending(script, after)]
+    else:
+        ran = [rev for rev in _pending(script, after) if rev not in _pending(script, before)]
+        ran.reverse()
+    return MigrationResult(_one(before), _one(after), tuple(ran), waited)
+
+
+def _failing(script: ScriptDirectory, now: tuple[str, ...], direction: Direction) -> str:
+    # Each revision runs in its own transaction, so the failed one was rolled back: an
+    # upgrade stopped before the next pending revision, a downgrade at the current one.
+    if direction == "downgrade":
+        return _one(now) or "base"
+    return next(iter(_pending(script, now)), "head")
+
+
+def _one(heads: tuple[str, ...]) -> str | None:
+    return ", ".join(heads) or None
 
 
 async def _take_lock(connection: AsyncConnection, wait_seconds: float) -> float:
@@ -199,20 +338,23 @@ async def _release_lock(connection: AsyncConnection) -> None:
     await connection.commit()
 
 
-def _current_revision(connection: Connection) -> str | None:
-    revision = MigrationContext.configure(connection).get_current_revision()
+def _current_heads(connection: Connection) -> tuple[str, ...]:
+    heads = MigrationContext.configure(connection).get_current_heads()
     connection.commit()  # reading alembic_version began a transaction; end it
-    return revision
+    return tuple(heads)
 
 
-def _pending(script: ScriptDirectory, current: str | None) -> list[str]:
-    revisions = script.iterate_revisions("heads", current)
+def _pending(script: ScriptDirectory, current: tuple[str, ...]) -> list[str]:
+    revisions = script.iterate_revisions("heads", current or None)
     return [revision.revision for revision in reversed(list(revisions))]
 
 
-def _upgrade_to_head(connection: Connection, config: Config) -> None:
+def _run_command(connection: Connection, config: Config, target: str, direction: Direction) -> None:
     config.attributes["connection"] = connection
     try:
-        command.upgrade(config, "heads")
+        if direction == "upgrade":
+            command.upgrade(config, target)
+        else:
+            command.downgrade(config, target)
     finally:
         del config.attributes["connection"]

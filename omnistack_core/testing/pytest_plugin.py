@@ -4,7 +4,8 @@ Enable with ``pytest_plugins = ["omnistack_core.testing.pytest_plugin"]`` in ``c
 
 ``postgres_url`` is a fresh database for the test session on the server at
 ``OMNISTACK_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``),
-dropped afterwards. ``redis_url`` is ``OMNISTACK_TEST_REDIS_URL`` (default
+dropped afterwards; ``empty_postgres_url`` one made for a single test (migration tests that
+start from nothing). ``redis_url`` is ``OMNISTACK_TEST_REDIS_URL`` (default
 ``redis://127.0.0.1:6379/15``), flushed before each test. Tests that use either are marked
 ``integration``. When a server does not answer, they skip with the reason, or fail when
 ``OMNISTACK_REQUIRE_SERVICES=1`` (as CI sets), so a missing server never passes unnoticed.
@@ -39,7 +40,7 @@ from omnistack_core.testing.stripe_server import LocalStripe
 if TYPE_CHECKING:
     from omnistack_core.testing.issuer import LocalIssuer
 
-_SERVICE_FIXTURES = {"postgres_url", "redis_url"}
+_SERVICE_FIXTURES = {"postgres_url", "empty_postgres_url", "redis_url"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +69,18 @@ def _unavailable(reason: str) -> NoReturn:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """The ``postgresql+asyncpg://`` URL of an empty database made for this test session."""
+    server = os.environ.get("OMNISTACK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+    try:
+        url = create_test_database(server)
+    except ServiceUnavailableError as exc:
+        _unavailable(str(exc))
+    yield url
+    drop_test_database(server, url)
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """The ``postgresql+asyncpg://`` URL of an empty database made for this test alone."""
     server = os.environ.get("OMNISTACK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
     try:
         url = create_test_database(server)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from omnistack_core import load_settings
 from omnistack_core.cli import main
+from tests.db.migration_project import write_project
 
 pytest.importorskip("alembic", reason="needs the migrations extra")
 from omnistack_core.db.migrations import (
@@ -52,22 +52,6 @@ BROKEN = """
     def downgrade():
         op.drop_table("half")
 """
-
-
-def write_project(directory: Path, revisions: dict[str, str]) -> Path:
-    (directory / "migrations" / "versions").mkdir(parents=True)
-    (directory / "alembic.ini").write_text(
-        "[alembic]\nscript_location = %(here)s/migrations\npath_separator = os\n"
-    )
-    (directory / "migrations" / "env.py").write_text(
-        "from omnistack_core.db import new_metadata\n"
-        "from omnistack_core.db.migrations import run_alembic\n\n"
-        "run_alembic(new_metadata())\n"
-    )
-    for name, body in revisions.items():
-        source = "import sqlalchemy as sa\nfrom alembic import op\n" + textwrap.dedent(body)
-        (directory / "migrations" / "versions" / name).write_text(source)
-    return directory / "alembic.ini"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])

@@ -1,0 +1,30 @@
+"""Small Alembic projects written into a test's directory."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+PLAIN_ENV = """
+from omnistack_core.db import new_metadata
+from omnistack_core.db.migrations import run_alembic
+
+run_alembic(new_metadata())
+"""
+
+
+def write_project(directory: Path, revisions: dict[str, str], env: str = PLAIN_ENV) -> Path:
+    """Write alembic.ini, migrations/env.py and the revisions; return the ini's path.
+
+    Each revision body gets ``import sqlalchemy as sa`` and ``from alembic import op`` on
+    top, so its line N is line N + 2 of the file.
+    """
+    (directory / "migrations" / "versions").mkdir(parents=True)
+    (directory / "alembic.ini").write_text(
+        "[alembic]\nscript_location = %(here)s/migrations\npath_separator = os\n"
+    )
+    (directory / "migrations" / "env.py").write_text(textwrap.dedent(env).lstrip())
+    for name, body in revisions.items():
+        source = "import sqlalchemy as sa\nfrom alembic import op\n" + textwrap.dedent(body)
+        (directory / "migrations" / "versions" / name).write_text(source)
+    return directory / "alembic.ini"
