@@ -38,8 +38,9 @@ UV = shutil.which("uv") or "uv"
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
 # What running the project leaves beside the generated files.
 WORK_FILES = {".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__", "dev.db"}
-# Jinja meant for later: the service's own email templates.
-JINJA_FILES = {"emails"}
+# Jinja meant for later: the service's own email templates; and Prometheus' and Grafana's own
+# {{ }} templates in alert annotations and legends.
+JINJA_FILES = {"emails", "monitoring"}
 
 
 def free_port() -> int:
