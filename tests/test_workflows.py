@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -91,3 +92,29 @@ def test_a_version_tag_runs_the_release_checks_then_publishes_with_trusted_publi
     assert github["needs"] == "pypi"
     assert github["permissions"] == {"contents": "write"}
     assert "--notes-file release-notes.md" in github["steps"][-1]["run"]
+
+
+FORMS = sorted(
+    set((GITHUB / "ISSUE_TEMPLATE").glob("*.yml")) - {GITHUB / "ISSUE_TEMPLATE/config.yml"}
+)
+
+
+@pytest.mark.parametrize("form", FORMS, ids=lambda path: path.stem)
+def test_issue_forms_are_well_formed(form: Path) -> None:
+    loaded = yaml.safe_load(form.read_text())
+
+    assert loaded["name"]
+    assert loaded["description"]
+    ids = [item["id"] for item in loaded["body"] if "id" in item]
+    assert len(ids) == len(set(ids))
+    for item in loaded["body"]:
+        assert item["type"] in {"markdown", "textarea", "input", "dropdown", "checkboxes"}
+        assert item["attributes"]
+    assert any(item.get("validations", {}).get("required") for item in loaded["body"])
+
+
+def test_issues_start_from_a_form() -> None:
+    config = yaml.safe_load((GITHUB / "ISSUE_TEMPLATE" / "config.yml").read_text())
+
+    assert len(FORMS) == 2
+    assert config["blank_issues_enabled"] is False
