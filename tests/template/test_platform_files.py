@@ -21,7 +21,7 @@ import yaml
 from omnistack_core.ai import AISettings
 from omnistack_core.billing import BillingSettings
 from omnistack_core.settings import Settings
-from tests.template.rendering import ANSWER_SETS, render, snapshot
+from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
 
 # Beyond the shared sets: Railway and Render with Clerk, and with no authentication at all.
 ANSWERS: dict[str, dict[str, Any]] = {
@@ -37,6 +37,7 @@ ANSWERS: dict[str, dict[str, Any]] = {
         "auth_provider": "none",
         "modules": [],
         "deploy_targets": ["railway", "render", "fly"],
+        "monitoring": False,
     },
 }
 
@@ -689,3 +690,46 @@ def test_compose_passes_the_ai_settings_through_without_requiring_them(
     environment = compose["services"]["api"]["environment"]
     for key in AI_PRESERVED:
         assert environment[key] == f"${{{key}:-}}"
+
+
+# --- monitoring -------------------------------------------------------------------------------
+
+# The library's monitoring/ is the source; the template holds the same files, byte for byte.
+MONITORING = REPOSITORY / "monitoring"
+JOBS_ALERTS = Path("prometheus/jobs-alerts.yml")
+
+
+def monitoring_chosen(name: str) -> bool:
+    return bool(ANSWERS[name].get("monitoring", True))
+
+
+def files_under(directory: Path) -> dict[Path, bytes]:
+    return {
+        path.relative_to(directory): path.read_bytes()
+        for path in directory.rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("name", [name for name in ANSWERS if monitoring_chosen(name)])
+def test_monitoring_is_the_repositorys_copy_with_job_alerts_only_with_jobs(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    expected = files_under(MONITORING)
+    if "jobs" not in ANSWERS[name]["modules"]:
+        del expected[JOBS_ALERTS]
+
+    assert files_under(project / "monitoring") == expected
+    assert "## Monitor it" in (project / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", [name for name in ANSWERS if not monitoring_chosen(name)])
+def test_without_monitoring_there_is_no_monitoring_directory(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+
+    assert not (project / "monitoring").exists()
+    assert "## Monitor it" not in (project / "README.md").read_text()
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["monitoring"] is False
