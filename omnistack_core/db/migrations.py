@@ -31,6 +31,7 @@ try:
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
 except ImportError as exc:  # pragma: no cover - exercised in a run without the extra
     raise MissingDependencyError("db.migrations", "migrations") from exc
 
@@ -62,12 +63,15 @@ class MigrationResult:
         applied: The revisions upgraded or downgraded, in the order they ran; empty when
             there was nothing to do.
         waited_seconds: Time spent waiting for another runner's lock.
+        ahead: The database is at a revision this code does not have: a newer release
+            migrated it, and this one (a rollback) left it alone.
     """
 
     before: str | None
     after: str | None
     applied: tuple[str, ...] = field(default_factory=tuple)
     waited_seconds: float = 0.0
+    ahead: bool = False
 
 
 def run_alembic(target_metadata: MetaData | Sequence[MetaData]) -> None:
@@ -205,17 +209,20 @@ class RevisionState:
         pending: The revisions an upgrade would apply, oldest first.
         drift: Differences between the models and the database, as Alembic's autogenerate
             describes them; only compared when nothing is pending.
+        unknown: Revisions the database is at that these migrations do not have (a newer
+            release applied them); nothing is pending or compared then.
     """
 
     current: tuple[str, ...]
     heads: tuple[str, ...]
     pending: tuple[str, ...]
     drift: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """One head, nothing pending and no drift: what ``omnistack db check`` requires."""
-        return len(self.heads) == 1 and not self.pending and not self.drift
+        """One head, nothing pending, no drift, nothing unknown: what ``db check`` requires."""
+        return len(self.heads) == 1 and not (self.pending or self.drift or self.unknown)
 
 
 def current(
@@ -247,13 +254,14 @@ async def _state(config: Config, settings: Settings, *, compare: bool) -> Revisi
     try:
         async with engine.connect() as connection:
             heads = await connection.run_sync(_current_heads)
-            pending = _pending(script, heads)
+            unknown = _unknown(script, heads)
+            pending = [] if unknown else _pending(script, heads)
             drift: tuple[str, ...] = ()
-            if compare and not pending:
+            if compare and not pending and not unknown:
                 drift = await connection.run_sync(_drift, config)
     finally:
         await engine.dispose()
-    return RevisionState(heads, tuple(script.get_heads()), tuple(pending), drift)
+    return RevisionState(heads, tuple(script.get_heads()), tuple(pending), drift, unknown)
 
 
 def _drift(connection: Connection, config: Config) -> tuple[str, ...]:
@@ -281,6 +289,16 @@ async def _locked(
             waited = await _take_lock(connection, lock_timeout) if postgres else 0.0
             try:
                 before = await connection.run_sync(_current_heads)
+                unknown = _unknown(script, before)
+                if unknown and direction == "upgrade":
+                    # A rollback deploy: a newer release migrated this database, and its
+                    # migrations were written for the older code to keep working. Leave it.
+                    return MigrationResult(_one(before), _one(before), (), waited, ahead=True)
+                if unknown:
+                    raise MigrationError(
+                        f"the database is at {', '.join(unknown)}, which these migrations do "
+                        "not have: downgrade with the release that applied it"
+                    )
                 try:
                     await connection.run_sync(_run_command, config, target, direction)
                 except Exception as exc:
@@ -301,6 +319,17 @@ async def _locked(
         ran = [rev for rev in _pending(script, after) if rev not in _pending(script, before)]
         ran.reverse()
     return MigrationResult(_one(before), _one(after), tuple(ran), waited)
+
+
+def _unknown(script: ScriptDirectory, heads: tuple[str, ...]) -> tuple[str, ...]:
+    """The revisions in ``heads`` that the script directory does not have."""
+    missing = []
+    for head in heads:
+        try:
+            script.get_revision(head)
+        except CommandError:
+            missing.append(head)
+    return tuple(missing)
 
 
 def _failing(script: ScriptDirectory, now: tuple[str, ...], direction: Direction) -> str:

@@ -245,3 +245,33 @@ def test_the_lint_helper_fails_with_the_report(tmp_path: Path) -> None:
 
     with pytest.raises(AssertionError, match="index-not-concurrent"):
         assert_migrations_lint_clean(config)
+
+
+def test_a_rollback_leaves_a_database_a_newer_release_migrated(
+    tmp_path: Path, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    newer = write_project(tmp_path / "newer", {"0001_notes.py": NOTES, "0002_tags.py": TAGS})
+    older = write_project(tmp_path / "older", {"0001_notes.py": NOTES})
+    settings = load_settings(database_url=database)
+    upgrade(newer, settings=settings)
+
+    result = upgrade(older, settings=settings)
+    upgraded = main(["db", "upgrade", "--config", str(older)])
+    upgrade_out = capsys.readouterr().out
+    state = current(older, settings=settings)
+    checked = main(["db", "check", "--config", str(older)])
+    check_err = capsys.readouterr().err
+
+    assert (result.before, result.after, result.applied, result.ahead) == (
+        "0002_tags",
+        "0002_tags",
+        (),
+        True,
+    )
+    assert upgraded == 0
+    assert "newer than this release's migrations: left as it is" in upgrade_out
+    assert (state.current, state.unknown, state.pending) == (("0002_tags",), ("0002_tags",), ())
+    assert checked == 1
+    assert "which these migrations do not have" in check_err
+    with pytest.raises(MigrationError, match="downgrade with the release that applied it"):
+        downgrade("base", older, settings=settings)
