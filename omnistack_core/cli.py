@@ -248,6 +248,12 @@ def _db_upgrade(arguments: argparse.Namespace) -> int:
         return 1
     if result.waited_seconds >= 1:
         print(f"waited {result.waited_seconds:.1f} s for another runner's migration lock")
+    if result.ahead:
+        print(
+            f"the database is at {result.before}, newer than this release's migrations: "
+            "left as it is (a rollback runs against the newer schema)"
+        )
+        return 0
     print(f"before:  {result.before or '(empty database)'}")
     if result.applied:
         print(f"applied: {', '.join(result.applied)}")
@@ -296,7 +302,8 @@ def _db_current(arguments: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"current: {', '.join(state.current) or '(empty database)'}")
+    newer = " (newer than these migrations)" if state.unknown else ""
+    print(f"current: {', '.join(state.current) or '(empty database)'}{newer}")
     print(f"heads:   {', '.join(state.heads)}")
     print(f"pending: {', '.join(state.pending) or 'nothing'}")
     return 0
@@ -317,6 +324,11 @@ def _db_check(arguments: argparse.Namespace) -> int:
     if len(state.heads) > 1:
         problems.append(
             f"several heads ({', '.join(state.heads)}): merge them with `alembic merge heads`"
+        )
+    if state.unknown:
+        problems.append(
+            f"the database is at {', '.join(state.unknown)}, which these migrations do not "
+            "have: a newer release applied it"
         )
     if state.pending:
         problems.append(f"pending revisions, not applied: {', '.join(state.pending)}")
@@ -381,10 +393,12 @@ def _worker_check(arguments: argparse.Namespace) -> int:  # noqa: ARG001 - no op
         print(exc, file=sys.stderr)
         return 1
 
+    from redis.exceptions import RedisError  # noqa: PLC0415 - the jobs extra brings redis
+
     async def check(client: Any) -> int:
         try:
             state = await client.get(f"{settings.jobs_queue_name}:health-check")
-        except OSError as exc:
+        except (OSError, RedisError) as exc:
             print(f"unhealthy: Redis does not answer ({type(exc).__name__})", file=sys.stderr)
             return 1
         if state is None:

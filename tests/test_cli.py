@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -81,3 +82,18 @@ def test_the_console_script_is_installed_and_reports_its_version() -> None:
     )
 
     assert result.stdout.strip() == f"omnistack-core {__version__}"
+
+
+def test_worker_check_reports_a_redis_that_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("arq", reason="needs the jobs extra")
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+
+    status = main(["worker-check"])
+
+    assert status == 1
+    assert capsys.readouterr().err.startswith("unhealthy: Redis does not answer")
