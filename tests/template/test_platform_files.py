@@ -82,6 +82,10 @@ def ai_chosen(name: str) -> bool:
     return "ai" in ANSWERS[name]["modules"]
 
 
+def email_chosen(name: str) -> bool:
+    return "email" in ANSWERS[name]["modules"]
+
+
 @pytest.fixture(scope="module")
 def generate(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """Render an answer set on first use; later tests of the module reuse the project."""
@@ -302,7 +306,8 @@ def test_render_generates_the_secret_key_and_asks_for_the_auth_settings(
     asked = {key for key, entry in variables.items() if entry.get("sync") is False}
     billing = BILLING_REQUIRED if billing_chosen(name) else set()
     ai = AI_ASKED if ai_chosen(name) else set()
-    assert asked - {"SENTRY_DSN"} == AUTH_VARIABLES[provider] | billing | ai
+    email = EMAIL_SET_BY_HAND | {"RESEND_WEBHOOK_SECRET"} if email_chosen(name) else set()
+    assert asked - {"SENTRY_DSN"} == AUTH_VARIABLES[provider] | billing | ai | email
     for key in asked:
         assert "value" not in variables[key]
     if provider == "none":
@@ -399,6 +404,7 @@ def test_railway_secrets_are_kept_on_railway_never_written(
         "LOG_FORMAT",
         "SHUTDOWN_GRACE_SECONDS",
         "AUTH_PROVIDER",
+        "EMAIL_PROVIDER",
     }
 
 
@@ -606,6 +612,69 @@ def test_compose_requires_the_billing_settings_from_env(
     environment = compose["services"]["api"]["environment"]
     for key in BILLING_REQUIRED:
         assert environment[key] == f"${{{key}:?set {key} in .env}}"
+
+
+# --- email ------------------------------------------------------------------------------------
+
+# What email needs outside development: a provider (resend), a sender, and Resend's key.
+EMAIL_SET_BY_HAND = {"EMAIL_FROM", "RESEND_API_KEY"}
+
+
+def sets_with_email(target: str) -> list[str]:
+    return [name for name in sets_with(target) if email_chosen(name)]
+
+
+@pytest.mark.parametrize("name", sets_with_email("render"))
+def test_render_asks_for_the_email_settings_and_shares_them_with_the_worker(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    blueprint = render_yaml(project)
+    web = env_vars(render_web(blueprint))
+    assert web["EMAIL_PROVIDER"] == {"key": "EMAIL_PROVIDER", "value": "resend"}
+    for key in EMAIL_SET_BY_HAND:
+        assert web[key] == {"key": key, "sync": False}
+    for worker in [s for s in blueprint["services"] if s["type"] == "worker"]:
+        variables = env_vars(worker)
+        assert variables["EMAIL_PROVIDER"]["value"] == "resend"
+        for key in EMAIL_SET_BY_HAND:
+            assert variables[key]["fromService"]["envVarKey"] == key
+
+
+@pytest.mark.parametrize("name", sets_with_email("railway"))
+def test_railway_preserves_the_email_settings_and_hands_them_to_the_worker(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    web = railway_web(project)
+    assert web["variables"]["EMAIL_PROVIDER"] == {"type": "literal", "value": "resend"}
+    for key in EMAIL_SET_BY_HAND:
+        assert web["variables"][key] == {"type": "preserve"}
+    for worker in [r for r in railway_graph(project)["resources"] if r["name"].endswith("-worker")]:
+        for key in EMAIL_SET_BY_HAND:
+            assert worker["variables"][key]["type"] == "reference", key
+
+
+@pytest.mark.parametrize("name", sets_with_email("fly"))
+def test_fly_names_the_email_provider_and_leaves_the_key_to_fly_secrets(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    text = (generate(name) / "fly.toml").read_text()
+    assert fly_toml(generate(name))["env"]["EMAIL_PROVIDER"] == "resend"
+    assert re.search(r"^#\s+fly secrets set RESEND_API_KEY=", text, re.M)
+    assert re.search(r"^  # EMAIL_FROM = \"", text, re.M)
+
+
+@pytest.mark.parametrize("name", sets_with_email("docker"))
+def test_compose_requires_a_sender_and_passes_the_provider_settings(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    compose = yaml.safe_load((generate(name) / "docker-compose.yml").read_text())
+    for service in ("api", *(["worker"] if "worker" in compose["services"] else [])):
+        environment = compose["services"][service]["environment"]
+        assert environment["EMAIL_PROVIDER"] == "${EMAIL_PROVIDER:-resend}"
+        assert environment["EMAIL_FROM"] == "${EMAIL_FROM:?set EMAIL_FROM in .env}"
+        assert environment["RESEND_API_KEY"] == "${RESEND_API_KEY:-}"
 
 
 # --- AI ---------------------------------------------------------------------------------------
