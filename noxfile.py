@@ -9,7 +9,7 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_no_extras", "release-check"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_no_extras", "docs", "release-check"]
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 
@@ -54,6 +54,14 @@ def tests_no_extras(session: nox.Session) -> None:
     """The base install alone: what needs no server and no extra must work without them."""
     sync(session, "--group", "test")
     session.run("pytest", "-m", "not integration", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built as tests/test_docs.py builds it: every warning fails."""
+    # The docs group alone: mkdocstrings reads the package's source, it does not import it.
+    sync(session, "--only-group", "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session(name="release-check")
