@@ -16,7 +16,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "project_name": "Everything Service",
         "auth_provider": "supabase",
         "modules": ["jobs", "email", "billing", "ai"],
-        "deploy_targets": ["railway", "render", "fly", "docker"],
+        "deploy_targets": ["railway", "render", "fly", "docker", "kubernetes"],
     },
     "email-without-jobs": {
         "project_name": "Mail Only",

@@ -1,4 +1,4 @@
-"""The files platforms read (fly.toml, render.yaml, .railway/railway.py), as users generate them.
+"""The files platforms read (fly.toml, render.yaml, .railway/railway.py, deploy/k8s), as generated.
 
 Each answer set is rendered from a snapshot of this working tree; the Railway file is evaluated
 with railway-sdk the way the Railway CLI evaluates it.
@@ -30,7 +30,7 @@ ANSWERS: dict[str, dict[str, Any]] = {
         "project_name": "Clerk Platforms",
         "auth_provider": "clerk",
         "modules": [],
-        "deploy_targets": ["railway", "render"],
+        "deploy_targets": ["railway", "render", "kubernetes"],
     },
     "no-auth-platforms": {
         "project_name": "Open Platforms",
@@ -45,6 +45,29 @@ PLATFORM_FILES = {
     "railway": [".railway/railway.py", ".railway/requirements.txt", "docs/deploy-railway.md"],
     "render": ["render.yaml"],
     "fly": ["fly.toml"],
+    # The files of every Kubernetes service; the worker's come with the jobs module
+    # (tests/template/test_kubernetes.py).
+    "kubernetes": [
+        f"deploy/k8s/{file}"
+        for file in [
+            "base/kustomization.yaml",
+            "base/app-env.yaml",
+            "base/serviceaccount.yaml",
+            "base/networkpolicy.yaml",
+            "base/migrate-job.yaml",
+            "base/api-deployment.yaml",
+            "base/api-service.yaml",
+            "base/api-ingress.yaml",
+            "base/api-hpa.yaml",
+            "base/api-pdb.yaml",
+            "components/prometheus-operator/kustomization.yaml",
+            "components/prometheus-operator/api-servicemonitor.yaml",
+            "overlays/staging/kustomization.yaml",
+            "overlays/staging/namespace.yaml",
+            "overlays/production/kustomization.yaml",
+            "overlays/production/namespace.yaml",
+        ]
+    ],
 }
 
 AUTH_VARIABLES = {
@@ -169,6 +192,7 @@ def test_platform_files_exist_exactly_for_the_chosen_targets(
     railway = "railway" in ANSWERS[name]["deploy_targets"]
     assert (project / ".railway").exists() is railway
     assert (project / "docs").exists() is railway
+    assert (project / "deploy").exists() is ("kubernetes" in ANSWERS[name]["deploy_targets"])
 
 
 @pytest.mark.parametrize("name", ANSWERS)
