@@ -23,6 +23,7 @@ from sqlalchemy import select
 from omnistack_core.auth import mint_dev_token, users
 from omnistack_core.testing import app_client
 from omnistack_core.testing.issuer import LocalIssuer
+from omnistack_core.testing.pytest_plugin import services_required
 
 EXAMPLE = Path(__file__).resolve().parents[1]
 SECRET_KEY = "minimal-example-tests-secret-key-0123456789"
@@ -161,7 +162,10 @@ def _skip_space(text: str, position: int) -> int:
 
 def test_the_readme_commands_serve_and_answer_as_shown(tmp_path: Path) -> None:
     if shutil.which("curl") is None:
-        pytest.skip("the README's commands use curl, which is not installed")
+        reason = "the README's commands use curl, which is not installed"
+        if services_required():
+            pytest.fail(reason)
+        pytest.skip(reason)
     # The README's commands, in a copy of the example (they write .env and dev.db there),
     # with this environment's tools for `uv run` and a free port for 8000.
     (tmp_path / "examples" / "minimal").mkdir(parents=True)
