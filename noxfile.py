@@ -50,6 +50,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def examples(session: nox.Session) -> None:
+    """The examples' tests alone (``tests`` runs them too): each runs as its README says."""
+    sync(session, "--all-extras", "--group", "test")
+    session.run("pytest", "examples", *session.posargs)
+
+
+@nox.session
 def tests_no_extras(session: nox.Session) -> None:
     """The base install alone: what needs no server and no extra must work without them."""
     sync(session, "--group", "test")

@@ -1,0 +1,1 @@
+"""Small runnable OmniStack services, each with a README and its own tests."""
