@@ -37,6 +37,7 @@ EXTRAS = {
     f"{PACKAGE}.ai": "ai",
     f"{PACKAGE}.auth": "auth",
     f"{PACKAGE}.billing": "billing",
+    f"{PACKAGE}.db.lint": "migrations",
     f"{PACKAGE}.db.migrations": "migrations",
     f"{PACKAGE}.email": "email",
     # Queued sends are jobs: they need both.

@@ -18,12 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Connection, MetaData, text
+
+from omnistack_core.errors import MissingDependencyError
+
+try:
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+except ImportError as exc:  # pragma: no cover - exercised in a run without the extra
+    raise MissingDependencyError("db.lint", "migrations") from exc
 
 from omnistack_core.db.engine import engine_from_settings
 from omnistack_core.db.lint.checks import (
