@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
@@ -16,7 +17,7 @@ CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 """What writing to a client that closed its connection raises."""
 
 
-class LocalServer:
+class LocalServer(ABC):
     """A fake provider API served on a free port of 127.0.0.1 from a daemon thread.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
@@ -58,9 +59,9 @@ class LocalServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}{self.base_path}"
 
+    @abstractmethod
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         """Answer one request (``handler.command`` is its method)."""
-        raise NotImplementedError
 
 
 class _Server(ThreadingHTTPServer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ from omnistack_core.ai.errors import (
 from omnistack_core.ai.types import ChatResponse, ProviderRequest, StreamEvent
 
 
-class ChatProvider:
+class ChatProvider(ABC):
     """A provider's chat API behind the module's types.
 
     ``chat`` and ``stream`` raise only :class:`~omnistack_core.ai.AIProviderError` (and its
@@ -26,18 +27,19 @@ class ChatProvider:
 
     name: ClassVar[str] = ""
 
+    @abstractmethod
     async def chat(self, request: ProviderRequest) -> ChatResponse:
         """One answer."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stream(self, request: ProviderRequest) -> AsyncGenerator[StreamEvent, None]:
         """The answer as it is written: deltas, then the whole :class:`ChatResponse`.
 
         Closing the iterator early (or cancelling the task iterating it) closes the
         provider's connection.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     async def aclose(self) -> None:
         """Close the provider's connections."""
 
