@@ -229,17 +229,23 @@ def _dev_token(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _migration_settings() -> Settings | None:
+    """The settings, once the migrations extra is known to be there; None after saying why."""
+    try:
+        import omnistack_core.db.migrations  # noqa: F401, PLC0415 - needs the migrations extra
+
+        return load_settings()
+    except (ImportError, ConfigurationError) as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
 def _db_upgrade(arguments: argparse.Namespace) -> int:
-    try:
-        from omnistack_core.db.migrations import MigrationError, upgrade  # noqa: PLC0415
-    except ImportError as exc:
-        print(exc, file=sys.stderr)
+    settings = _migration_settings()
+    if settings is None:
         return 1
-    try:
-        settings = load_settings()
-    except ConfigurationError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    from omnistack_core.db.migrations import MigrationError, upgrade  # noqa: PLC0415 - present: checked
+
     print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
     try:
         result = upgrade(arguments.config, settings=settings, lock_timeout=arguments.lock_timeout)
@@ -264,16 +270,11 @@ def _db_upgrade(arguments: argparse.Namespace) -> int:
 
 
 def _db_downgrade(arguments: argparse.Namespace) -> int:
-    try:
-        from omnistack_core.db.migrations import MigrationError, downgrade  # noqa: PLC0415
-    except ImportError as exc:
-        print(exc, file=sys.stderr)
+    settings = _migration_settings()
+    if settings is None:
         return 1
-    try:
-        settings = load_settings()
-    except ConfigurationError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    from omnistack_core.db.migrations import MigrationError, downgrade  # noqa: PLC0415 - present: checked
+
     print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
     try:
         result = downgrade(
@@ -292,16 +293,12 @@ def _db_downgrade(arguments: argparse.Namespace) -> int:
 
 
 def _db_current(arguments: argparse.Namespace) -> int:
-    try:
-        from omnistack_core.db.migrations import current  # noqa: PLC0415
-    except ImportError as exc:
-        print(exc, file=sys.stderr)
+    settings = _migration_settings()
+    if settings is None:
         return 1
-    try:
-        state = current(arguments.config)
-    except ConfigurationError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    from omnistack_core.db.migrations import current  # noqa: PLC0415 - present: checked
+
+    state = current(arguments.config, settings=settings)
     newer = " (newer than these migrations)" if state.unknown else ""
     print(f"current: {', '.join(state.current) or '(empty database)'}{newer}")
     print(f"heads:   {', '.join(state.heads)}")
@@ -310,16 +307,12 @@ def _db_current(arguments: argparse.Namespace) -> int:
 
 
 def _db_check(arguments: argparse.Namespace) -> int:
-    try:
-        from omnistack_core.db.migrations import check  # noqa: PLC0415
-    except ImportError as exc:
-        print(exc, file=sys.stderr)
+    settings = _migration_settings()
+    if settings is None:
         return 1
-    try:
-        state = check(arguments.config)
-    except ConfigurationError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    from omnistack_core.db.migrations import check  # noqa: PLC0415 - present: checked
+
+    state = check(arguments.config, settings=settings)
     problems = []
     if len(state.heads) > 1:
         problems.append(
