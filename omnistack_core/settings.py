@@ -233,13 +233,7 @@ class Settings(BaseSettings):
             if info.data.get("auth_provider") == provider:
                 raise ValueError(f"required when AUTH_PROVIDER={provider}")
             return None
-        value = value.strip().rstrip("/")
-        insecure_allowed = info.data.get("environment") in ("development", "test")
-        if not value.startswith("https://") and not (
-            insecure_allowed and value.startswith("http://")
-        ):
-            raise ValueError("must be an https:// URL (http:// only in development and test)")
-        return value
+        return require_https(value.strip().rstrip("/"), info.data.get("environment"))
 
     @field_validator("resend_api_key")
     @classmethod
@@ -249,6 +243,18 @@ class Settings(BaseSettings):
         if value is None and info.data.get("email_provider") == "resend":
             raise ValueError("required when EMAIL_PROVIDER=resend")
         return value
+
+
+def require_https(value: str, environment: object) -> str:
+    """``value`` if it is an https:// URL, or an http:// one in development and test.
+
+    Raises:
+        ValueError: For anything else; module settings validators use it too.
+    """
+    local = environment in ("development", "test")
+    if not value.startswith("https://") and not (local and value.startswith("http://")):
+        raise ValueError("must be an https:// URL (http:// only in development and test)")
+    return value
 
 
 def _normalized(value: Any) -> str:

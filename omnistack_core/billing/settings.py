@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
 
 from omnistack_core.billing.plans import Plan, plans_from_setting
-from omnistack_core.settings import Settings
+from omnistack_core.settings import Settings, require_https
 
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 _LOCAL_ENVIRONMENTS = ("development", "test")
@@ -105,13 +105,7 @@ class BillingSettings(Settings):
     @field_validator("stripe_api_base")
     @classmethod
     def _billing_api_base(cls, value: str, info: ValidationInfo) -> str:
-        value = value.strip().rstrip("/")
-        insecure_allowed = info.data.get("environment") in _LOCAL_ENVIRONMENTS
-        if not value.startswith("https://") and not (
-            insecure_allowed and value.startswith("http://")
-        ):
-            raise ValueError("must be an https:// URL (http:// only in development and test)")
-        return value
+        return require_https(value.strip().rstrip("/"), info.data.get("environment"))
 
     @field_validator("billing_success_url")
     @classmethod
@@ -137,8 +131,4 @@ def _split_secrets(value: SecretStr) -> list[str]:
 
 
 def _absolute_url(value: str, info: ValidationInfo) -> str:
-    value = value.strip()
-    local = info.data.get("environment") in _LOCAL_ENVIRONMENTS
-    if not value.startswith("https://") and not (local and value.startswith("http://")):
-        raise ValueError("must be an https:// URL (http:// only in development and test)")
-    return value
+    return require_https(value.strip(), info.data.get("environment"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from omnistack_core.email.message import Address, parse_address
-from omnistack_core.settings import EmailProvider, Settings
+from omnistack_core.settings import EmailProvider, Settings, require_https
 
 DEFAULT_RESEND_API_URL = "https://api.resend.com"
 DEFAULT_TEMPLATES_DIR = Path("app/emails")
@@ -119,13 +119,7 @@ class EmailSettings(Settings):
     @field_validator("resend_api_url")
     @classmethod
     def _api_url(cls, value: str, info: ValidationInfo) -> str:
-        value = value.strip().rstrip("/")
-        insecure_allowed = info.data.get("environment") in _LOCAL_ENVIRONMENTS
-        if not value.startswith("https://") and not (
-            insecure_allowed and value.startswith("http://")
-        ):
-            raise ValueError("must be an https:// URL (http:// only in development and test)")
-        return value
+        return require_https(value.strip().rstrip("/"), info.data.get("environment"))
 
     @field_validator("resend_webhook_secret")
     @classmethod
