@@ -9,10 +9,13 @@ from omnistack_core.errors import (
     ConfigProblem,
     ConfigurationError,
     MissingDependencyError,
+    ModuleNotRunningError,
     OmniStackError,
     ProblemError,
 )
+from omnistack_core.installation import Installation, install, settings_class_for
 from omnistack_core.module import Module
+from omnistack_core.module_settings import ModuleSettings, Requirement, When, required
 from omnistack_core.settings import Settings, load_settings
 
 try:
@@ -24,12 +27,20 @@ __all__ = [
     "API_PREFIX",
     "ConfigProblem",
     "ConfigurationError",
+    "Installation",
     "MissingDependencyError",
     "Module",
+    "ModuleNotRunningError",
+    "ModuleSettings",
     "OmniStackError",
     "ProblemError",
+    "Requirement",
     "Settings",
+    "When",
     "__version__",
     "create_app",
+    "install",
     "load_settings",
+    "required",
+    "settings_class_for",
 ]

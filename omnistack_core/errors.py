@@ -6,7 +6,11 @@ with one ``except``; vendor errors are translated at the boundary with ``raise .
     OmniStackError
      ├── ConfigurationError       settings that cannot start the service (every problem at once)
      ├── MissingDependencyError   an optional extra is not installed (also an ImportError)
+     ├── ModuleNotRunningError    a module's resource is used where it is not installed or
+     │                            not started (also a RuntimeError)
      └── ProblemError             an error meant for the client, rendered as problem+json
+                                  (also Starlette's HTTPException, for apps with their own
+                                  error handlers)
 
 Errors reach HTTP clients as ``application/problem+json`` bodies: ``type``, ``title``,
 ``status``, ``detail``, ``instance`` and extension members. Unhandled exceptions become a
@@ -52,10 +56,17 @@ class ConfigProblem:
 
 
 class ConfigurationError(OmniStackError):
-    """The settings cannot start the service; ``problems`` lists every reason at once."""
+    """The settings cannot start the service; ``problems`` lists every reason at once.
+
+    Attributes:
+        problems: Every problem found.
+        modules: The modules being installed when it was raised (``create_app`` and
+            ``install`` fill it in), so tools can still describe their variables.
+    """
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = tuple(problems)
+        self.modules: tuple[Any, ...] = ()
         count = len(self.problems)
         lines = [f"Invalid configuration ({count} problem{'s' if count != 1 else ''}):"]
         lines += [f"  - {problem}" for problem in self.problems]
@@ -73,8 +84,16 @@ class MissingDependencyError(OmniStackError, ImportError):
         self.extra = extra
 
 
-class ProblemError(OmniStackError):
+class ModuleNotRunningError(OmniStackError, RuntimeError):
+    """A module's resource was asked for in an app that does not run the module."""
+
+
+class ProblemError(OmniStackError, HTTPException):
     """An error for the client, rendered as an RFC 9457 problem+json response.
+
+    It is also a Starlette ``HTTPException``: in an app without OmniStack's handlers
+    (:func:`install_problem_handlers`), the app's own HTTP error handling renders it with
+    its status and headers.
 
     Args:
         status: The HTTP status code.
@@ -95,13 +114,20 @@ class ProblemError(OmniStackError):
         headers: Mapping[str, str] | None = None,
         extensions: Mapping[str, Any] | None = None,
     ) -> None:
-        self.status = status
-        self.detail = detail
         self.title = title or _status_phrase(status)
+        HTTPException.__init__(self, status, headers=dict(headers or {}))
+        self.status = status
+        # None, not the status phrase Starlette would fill in: the body then has no detail.
+        self.detail = detail  # type: ignore[assignment]
+        self.headers: dict[str, str] = dict(headers or {})
         self.type = type
-        self.headers = dict(headers or {})
         self.extensions = dict(extensions or {})
-        super().__init__(detail or self.title)
+
+    def __str__(self) -> str:
+        return self.detail or self.title
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, detail={self.detail!r})"
 
 
 class ProblemResponse(JSONResponse):

@@ -1,56 +1,57 @@
-"""Settings: every environment variable OmniStack reads, validated once at start-up.
+"""Core settings: the variables of the service itself, validated once at start-up.
 
 Values come from the environment and from a ``.env`` file in the working directory (the
 environment wins). Secrets are :class:`~pydantic.SecretStr`, so they never show in a repr or
 a log line. :func:`load_settings` turns every problem into one :class:`ConfigurationError`
 that names each variable and what it expects, and never a secret's value.
 
-A module that needs variables of its own subclasses :class:`Settings`; ``create_app`` composes
-the classes of the modules it is given into one, so one error still lists every problem.
+Modules own their variables: each has a :class:`~omnistack_core.module_settings.ModuleSettings`
+class of its own, and ``create_app`` composes the core's and the installed modules' classes
+into one, so one error still lists every problem.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, SettingsError
 
 from omnistack_core.database_url import DatabaseURLError, normalize_database_url
 from omnistack_core.errors import ConfigProblem, ConfigurationError
+from omnistack_core.module_settings import (
+    LOCAL,
+    OUTSIDE_DEVELOPMENT,
+    ModuleSettings,
+    required,
+)
 
-Environment = Literal["development", "test", "staging", "production"]
-AuthProvider = Literal["supabase", "clerk", "dev"]
-EmailProvider = Literal["resend", "smtp", "console", "memory"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 MIN_SECRET_KEY_LENGTH = 32
 DEVELOPMENT_DATABASE_URL = "sqlite+aiosqlite:///./dev.db"
 
 
-class Settings(BaseSettings):
-    """Configuration of an OmniStack service, read from environment variables.
+def _development_key() -> SecretStr:
+    return SecretStr(secrets.token_urlsafe(48))
+
+
+def _development_database() -> SecretStr:
+    return SecretStr(DEVELOPMENT_DATABASE_URL)
+
+
+class Settings(ModuleSettings):
+    """The core's settings: the service, its database, Redis and observability.
 
     Field names are the variable names in lower case: ``secret_key`` reads ``SECRET_KEY``.
-    Fields are declared in dependency order: later validators read ``environment`` and
-    ``auth_provider`` from the fields validated before them.
     """
 
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        env_ignore_empty=True,
-        extra="ignore",
-        validate_default=True,
-        use_attribute_docstrings=True,
-    )
+    module = "core"
 
-    # Core
-    environment: Environment = "development"
-    """Where the service runs: development, test, staging or production."""
     service_name: str = Field(default="omnistack-api", min_length=1, max_length=100)
     """The service's name in logs, metrics and error reports (``SERVICE_NAME``)."""
     secret_key: SecretStr = SecretStr("")
@@ -103,27 +104,23 @@ class Settings(BaseSettings):
     health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     """Seconds a readiness result is reused, so a probe storm is not a database storm."""
 
-    # Authentication
-    auth_provider: AuthProvider | None = None
-    """Who issues user tokens: supabase, clerk, or dev (local only, refused in production)."""
-    supabase_project_url: str | None = None
-    """The Supabase project, e.g. ``https://xxx.supabase.co``; required for supabase auth."""
-    clerk_issuer_url: str | None = None
-    """The Clerk issuer, e.g. ``https://xxx.clerk.accounts.dev``; required for clerk auth."""
-
-    # Providers
-    openai_api_key: SecretStr | None = None
-    """OpenAI API key for the AI module."""
-    anthropic_api_key: SecretStr | None = None
-    """Anthropic API key for the AI module."""
-    email_provider: EmailProvider | None = None
-    """How email is sent: resend, smtp, console (printed) or memory (kept, for tests)."""
-    resend_api_key: SecretStr | None = None
-    """Resend API key; required when ``EMAIL_PROVIDER=resend``."""
-    stripe_secret_key: SecretStr | None = None
-    """Stripe secret API key for the billing module."""
-    stripe_webhook_secret: SecretStr | None = None
-    """Stripe webhook signing secret(s) for the billing module."""
+    _core_secret_key_required = required(
+        "secret_key",
+        module="core",
+        environments=OUTSIDE_DEVELOPMENT,
+        default=_development_key,
+        default_text="in development, a random key per process",
+        hint=f"at least {MIN_SECRET_KEY_LENGTH} characters; generate one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+    )
+    _core_database_url_required = required(
+        "database_url",
+        module="core",
+        environments=OUTSIDE_DEVELOPMENT,
+        default=_development_database,
+        default_text=f"in development, {DEVELOPMENT_DATABASE_URL}",
+        hint="the database's URL (postgres://...)",
+    )
 
     @property
     def is_development(self) -> bool:
@@ -140,29 +137,17 @@ class Settings(BaseSettings):
         """The URL migrations use: ``DATABASE_DIRECT_URL`` when set, else ``DATABASE_URL``."""
         return self.database_direct_url or self.database_url
 
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _environment_in_lower_case(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _log_level_in_upper_case(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("secret_key", mode="before")
+    @field_validator("secret_key")
     @classmethod
-    def _secret_key_fits_environment(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
+    def _secret_key_length(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         environment = info.data.get("environment")
-        if environment == "development":
-            return value or secrets.token_urlsafe(48)
-        if environment is None:
-            return value or ""  # ENVIRONMENT is invalid and reported; nothing to judge against
-        if not value:
-            raise ValueError(f"required when ENVIRONMENT={environment}")
-        if not isinstance(value, str) or len(value) < MIN_SECRET_KEY_LENGTH:
+        key = value.get_secret_value()
+        if key and environment not in ("development", None) and len(key) < MIN_SECRET_KEY_LENGTH:
             raise ValueError(
                 f"must be at least {MIN_SECRET_KEY_LENGTH} characters when "
                 f"ENVIRONMENT={environment}; generate one with: "
@@ -170,32 +155,19 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("database_url", mode="before")
+    @field_validator("database_url", "database_direct_url", mode="before")
     @classmethod
-    def _database_url_fits_environment(cls, value: Any, info: ValidationInfo) -> Any:
+    def _normalize_database_url(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        environment = info.data.get("environment")
-        if not value:
-            if environment in ("development", None):  # None: ENVIRONMENT is invalid, reported
-                return DEVELOPMENT_DATABASE_URL
-            raise ValueError(f"required when ENVIRONMENT={environment}")
+        if not value:  # unset: the requirement decides
+            return "" if info.field_name == "database_url" else None
         return _normalized(value)
-
-    @field_validator("database_direct_url", mode="before")
-    @classmethod
-    def _normalize_direct_url(cls, value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        return _normalized(value) if value else None
 
     @field_validator("redis_url", mode="before")
     @classmethod
     def _redis_url_scheme(cls, value: Any) -> Any:
-        text = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if text and not str(text).startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return value
+        return redis_url_scheme(value)
 
     @field_validator("sentry_dsn")
     @classmethod
@@ -216,33 +188,17 @@ class Settings(BaseSettings):
                 raise ValueError("must look like https://<public key>@<host>/<project id>")
         return value
 
-    @field_validator("auth_provider")
-    @classmethod
-    def _dev_auth_not_in_production(
-        cls, value: AuthProvider | None, info: ValidationInfo
-    ) -> AuthProvider | None:
-        if value == "dev" and info.data.get("environment") == "production":
-            raise ValueError("dev tokens are refused in production: use supabase or clerk")
-        return value
 
-    @field_validator("supabase_project_url", "clerk_issuer_url")
-    @classmethod
-    def _issuer_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        provider = "supabase" if info.field_name == "supabase_project_url" else "clerk"
-        if value is None:
-            if info.data.get("auth_provider") == provider:
-                raise ValueError(f"required when AUTH_PROVIDER={provider}")
-            return None
-        return require_https(value.strip().rstrip("/"), info.data.get("environment"))
+def redis_url_scheme(value: Any) -> Any:
+    """``value`` when it is a Redis URL (or unset); the core and the jobs module check it.
 
-    @field_validator("resend_api_key")
-    @classmethod
-    def _resend_key_when_chosen(
-        cls, value: SecretStr | None, info: ValidationInfo
-    ) -> SecretStr | None:
-        if value is None and info.data.get("email_provider") == "resend":
-            raise ValueError("required when EMAIL_PROVIDER=resend")
-        return value
+    Raises:
+        ValueError: It has another scheme.
+    """
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if text and not str(text).startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
 
 
 def require_https(value: str, environment: object) -> str:
@@ -251,7 +207,7 @@ def require_https(value: str, environment: object) -> str:
     Raises:
         ValueError: For anything else; module settings validators use it too.
     """
-    local = environment in ("development", "test")
+    local = environment in LOCAL
     if not value.startswith("https://") and not (local and value.startswith("http://")):
         raise ValueError("must be an https:// URL (http:// only in development and test)")
     return value
@@ -264,26 +220,36 @@ def _normalized(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
-SettingsT = TypeVar("SettingsT", bound=Settings)
+SettingsT = TypeVar("SettingsT", bound=ModuleSettings)
 
 
-@overload
-def load_settings(*, env_file: str | Path | None = ..., **values: Any) -> Settings: ...
 @overload
 def load_settings(
-    settings_class: type[SettingsT], *, env_file: str | Path | None = ..., **values: Any
+    *, env_file: str | Path | None = ..., env_prefix: str = ..., **values: Any
+) -> Settings: ...
+@overload
+def load_settings(
+    settings_class: type[SettingsT],
+    *,
+    env_file: str | Path | None = ...,
+    env_prefix: str = ...,
+    **values: Any,
 ) -> SettingsT: ...
 def load_settings(
-    settings_class: type[Settings] = Settings,
+    settings_class: type[ModuleSettings] = Settings,
     *,
     env_file: str | Path | None = ".env",
+    env_prefix: str = "",
     **values: Any,
-) -> Settings:
+) -> ModuleSettings:
     """Load and validate settings, reporting every problem at once.
 
     Args:
-        settings_class: The class to load: :class:`Settings` or a subclass.
+        settings_class: The class to load: :class:`Settings`, a module's settings class, or
+            a class composing several.
         env_file: The dotenv file to read besides the environment; ``None`` for none.
+        env_prefix: Read ``<env_prefix>NAME`` instead of ``NAME`` (an app embedding modules
+            whose names would clash with its own: ``OMNISTACK_``).
         **values: Values that take precedence over the environment (field names).
 
     Returns:
@@ -293,27 +259,43 @@ def load_settings(
         ConfigurationError: Listing each invalid variable and what it expects.
     """
     try:
-        return settings_class(_env_file=env_file, **values)
+        return settings_class(_env_file=env_file, _env_prefix=env_prefix, **values)
     except ValidationError as exc:
-        raise ConfigurationError(_problems(settings_class, exc)) from None
+        raise ConfigurationError(_problems(settings_class, exc, env_prefix)) from None
     except SettingsError as exc:
-        # Raised while decoding a complex value; its message names the field, not the value.
-        raise ConfigurationError([ConfigProblem("environment", str(exc))]) from None
+        raise ConfigurationError([_decoding_problem(settings_class, exc, env_prefix)]) from None
 
 
-def _problems(settings_class: type[Settings], exc: ValidationError) -> list[ConfigProblem]:
+def variable_name(settings_class: type[BaseSettings], field: str, env_prefix: str = "") -> str:
+    """The environment variable that sets ``field`` of ``settings_class``."""
+    info = settings_class.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    return alias if isinstance(alias, str) else f"{env_prefix}{field.upper()}"
+
+
+def _problems(
+    settings_class: type[BaseSettings], exc: ValidationError, env_prefix: str
+) -> list[ConfigProblem]:
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
         field = str(error["loc"][0]) if error["loc"] else ""
-        info = settings_class.model_fields.get(field)
-        alias = info.validation_alias if info else None
-        variable = alias if isinstance(alias, str) else field.upper()
         message = error["msg"].removeprefix("Value error, ")
-        problems.append(ConfigProblem(variable, message))
+        problems.append(ConfigProblem(variable_name(settings_class, field, env_prefix), message))
     return problems
 
 
-def secret_values(settings: Settings) -> list[str]:
+def _decoding_problem(
+    settings_class: type[BaseSettings], exc: SettingsError, env_prefix: str
+) -> ConfigProblem:
+    # pydantic-settings names the field whose value is not valid JSON, never the value.
+    match = re.search(r'field "([a-z0-9_]+)"', str(exc))
+    if match is None:
+        return ConfigProblem("environment", str(exc))
+    variable = variable_name(settings_class, match.group(1), env_prefix)
+    return ConfigProblem(variable, "must be valid JSON")
+
+
+def secret_values(settings: BaseSettings) -> list[str]:
     """Every secret value in ``settings``, for masking in error texts.
 
     Args:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from omnistack_core.settings import Settings
+from omnistack_core.module_settings import ModuleSettings
 
 pytest_plugins = ["omnistack_core.testing.pytest_plugin", "pytester"]
 
@@ -36,12 +37,37 @@ collect_ignore_glob = [
 ]
 
 
+def _settings_classes() -> list[type[ModuleSettings]]:
+    """The core's and every installed module's settings classes (imported here)."""
+    for package, extras in _MODULE_EXTRAS.items():
+        if _installed(*extras):
+            importlib.import_module(f"omnistack_core.{package}")
+    found: list[type[ModuleSettings]] = []
+    pending = [ModuleSettings]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending += cls.__subclasses__()
+    return [cls for cls in found if cls.__module__.startswith("omnistack_core.")]
+
+
+_MODULE_EXTRAS = {
+    "auth": ("jwt",),
+    "jobs": ("arq",),
+    "email": ("resend",),
+    "billing": ("stripe", "jwt"),
+    "ai": ("openai", "anthropic"),
+}
+VARIABLES = sorted({name.upper() for cls in _settings_classes() for name in cls.model_fields})
+"""Every variable the library reads."""
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Each test starts in an empty directory (no .env, SQLite files land there) with none of
     the service's variables set, whatever the developer's shell exports."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -80,14 +80,22 @@ def test_the_package_exports_exactly_the_documented_names() -> None:
         "API_PREFIX",
         "ConfigProblem",
         "ConfigurationError",
+        "Installation",
         "MissingDependencyError",
         "Module",
+        "ModuleNotRunningError",
+        "ModuleSettings",
         "OmniStackError",
         "ProblemError",
+        "Requirement",
         "Settings",
+        "When",
         "__version__",
         "create_app",
+        "install",
         "load_settings",
+        "required",
+        "settings_class_for",
     ]
 
 

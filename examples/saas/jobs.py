@@ -9,9 +9,9 @@ import logging
 from sqlalchemy import select
 
 from omnistack_core.auth import users
-from omnistack_core.billing import StripeApiError, billing_of
-from omnistack_core.email import EmailSender, EmailTransientError, render_email
-from omnistack_core.jobs import JobContext, TransientError, job
+from omnistack_core.billing import BillingModule, StripeApiError
+from omnistack_core.email import EmailModule, EmailTransientError, render_email
+from omnistack_core.jobs import JobContext, Jobs, TransientError, job
 
 from .settings import SaasSettings
 from .tables import accounts
@@ -27,18 +27,18 @@ async def welcome_subscriber(ctx: JobContext, user_id: str, subscription_id: str
         TransientError: The email provider could not take it now; the job is retried.
     """
     # The state now, not the webhook's: the subscription may be gone by the time this runs.
-    subscription = await billing_of(ctx.app).subscription(user_id)
+    subscription = await BillingModule.of(ctx.app).subscription(user_id)
     if subscription is None or subscription.id != subscription_id:
         logger.info("Subscription %s no longer grants access; no welcome sent", subscription_id)
         return
-    async with ctx.app.state.database.session() as session:
+    async with ctx.database.session() as session:
         email = await session.scalar(select(users.c.email).where(users.c.id == user_id))
         name = await session.scalar(select(accounts.c.name).where(accounts.c.user_id == user_id))
     if email is None:
         logger.warning("User %s has no email address; no welcome sent", user_id)
         return
     settings: SaasSettings = ctx.app.state.settings
-    sender: EmailSender = ctx.app.state.email
+    sender = EmailModule.of(ctx.app)
     trial_end = subscription.trial_end
     rendered = render_email(
         "subscriber_welcome",
@@ -74,10 +74,14 @@ async def report_ai_usage(ctx: JobContext, user_id: str, tokens: int, usage_id: 
     if settings.usage_meter_event is None:
         return
     try:
-        await billing_of(ctx.app).report_usage(
+        await BillingModule.of(ctx.app).report_usage(
             user_id, settings.usage_meter_event, tokens, identifier=usage_id
         )
     except StripeApiError as exc:
         if exc.transient:
             raise TransientError(str(exc), retry_after=exc.retry_after) from exc
         raise
+
+
+JOBS: Jobs = [welcome_subscriber, report_ai_usage]
+"""The service's jobs, for ``JobsModule(jobs=JOBS)``."""

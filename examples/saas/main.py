@@ -12,15 +12,15 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnistack_core import API_PREFIX, create_app, load_settings
+from omnistack_core import API_PREFIX, Installation, create_app, load_settings
 from omnistack_core.ai import AIModule, UsageRecord
 from omnistack_core.auth import AuthModule
 from omnistack_core.billing import BillingModule, StripeEvent, billing_customers
 from omnistack_core.email import EmailModule
-from omnistack_core.jobs import JobQueue, JobsModule
+from omnistack_core.jobs import JobsModule
 
 from .api import router
-from .jobs import report_ai_usage, welcome_subscriber
+from .jobs import JOBS, report_ai_usage, welcome_subscriber
 from .settings import SaasSettings
 from .tables import metadata
 
@@ -34,7 +34,7 @@ async def create_tables(app: FastAPI) -> AsyncIterator[None]:
     So that the example runs with no migration step. A service creates them with migrations
     instead (the template's Alembic setup): ``create_all`` never changes an existing table.
     """
-    module_metadata = [m for module in app.state.modules for m in module.metadata()]
+    module_metadata = [m for module in Installation.of(app).modules for m in module.metadata()]
     async with app.state.database.engine.begin() as connection:
         for tables in (metadata, *module_metadata):
             await connection.run_sync(tables.create_all)
@@ -62,7 +62,7 @@ def create_service(settings: SaasSettings | None = None) -> FastAPI:
         if user_id is None:  # made outside the service's Checkout (the Dashboard, say)
             logger.info("Subscription %s has no user of this service", event.object.get("id"))
             return
-        queue: JobQueue = app.state.jobs
+        queue = JobsModule.of(app)
         # In the event's transaction (the jobs outbox): queued exactly when the event is
         # recorded as processed, so neither a failed event nor a redelivered one sends mail.
         await queue.enqueue(welcome_subscriber, user_id, str(event.object["id"]), session=session)
@@ -70,7 +70,7 @@ def create_service(settings: SaasSettings | None = None) -> FastAPI:
     async def meter_ai_usage(record: UsageRecord) -> None:
         if record.user_id is None or settings.usage_meter_event is None:
             return
-        queue: JobQueue = app.state.jobs
+        queue = JobsModule.of(app)
         # A job, not a call to Stripe here: the answer does not wait for Stripe, and a failed
         # report is retried (a usage hook's exception is only logged). The record's id makes
         # both the job and Stripe's meter event count once.
@@ -92,7 +92,7 @@ def create_service(settings: SaasSettings | None = None) -> FastAPI:
             EmailModule(),
             BillingModule(handlers={"customer.subscription.created": [subscription_created]}),
             AIModule(on_usage=[meter_ai_usage]),
-            JobsModule(),
+            JobsModule(jobs=JOBS),
         ],
         lifespan=create_tables,
         title=settings.product_name,

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from omnistack_core import Settings
 from omnistack_core.ai import AISettings
 from omnistack_core.auth import AuthSettings
 from omnistack_core.billing import BillingSettings
@@ -11,7 +12,9 @@ from omnistack_core.jobs import JobsSettings
 EMAILS = Path(__file__).parent / "emails"
 
 
-class SaasSettings(AuthSettings, JobsSettings, EmailSettings, BillingSettings, AISettings):
+class SaasSettings(
+    Settings, AuthSettings, JobsSettings, EmailSettings, BillingSettings, AISettings
+):
     """Read from the environment and ``.env``, like every OmniStack setting."""
 
     product_name: str = "Summarizer"

@@ -54,7 +54,7 @@ _BACKOFF_SECONDS = 0.5
 
 
 class AIClient:
-    """One chat interface over OpenAI and Anthropic; ``app.state.ai`` while the app runs.
+    """One chat interface over OpenAI and Anthropic; ``AIModule.of(app)`` while the app runs.
 
     Attributes:
         settings: The AI settings it was built with (models, limits), for routes that

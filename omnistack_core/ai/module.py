@@ -5,28 +5,29 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import MetaData
+from starlette.applications import Starlette
 
 from omnistack_core.ai.client import AIClient
 from omnistack_core.ai.pricing import DEFAULT_PRICES, ModelPrice, PriceTable
 from omnistack_core.ai.providers.base import ChatProvider
 from omnistack_core.ai.quota import Quota
-from omnistack_core.ai.settings import AISettings
+from omnistack_core.ai.settings import PROVIDERS, AISettings
 from omnistack_core.ai.usage import UsageHook, UsageRecorder, ai_metadata
-from omnistack_core.errors import ConfigProblem, ConfigurationError
+from omnistack_core.installation import Installation, resource_of
 from omnistack_core.module import Module
-from omnistack_core.settings import Settings
+from omnistack_core.module_settings import Requirement, When
 
 logger = logging.getLogger("omnistack.ai")
 
 
-class AIModule(Module):
-    """One chat interface over OpenAI and Anthropic, as ``app.state.ai``.
+class AIModule(Module[AISettings]):
+    """One chat interface over OpenAI and Anthropic: ``AIModule.of(app)``.
 
-    ``app.state.ai`` is the :class:`~omnistack_core.ai.AIClient`. Install it with
+    ``AIModule.of(app)`` is the running :class:`~omnistack_core.ai.AIClient`. Install it with
     ``create_app(modules=[AIModule()])`` and take the client in routes with the ``AI``
     dependency. With ``REDIS_URL`` set, quotas are kept in Redis (shared by every
     instance); without it, in the process.
@@ -52,35 +53,65 @@ class AIModule(Module):
         self.on_usage = list(on_usage)
         self.providers = dict(providers or {})
 
+    @classmethod
+    def of(cls, app: Starlette) -> AIClient:
+        """The running app's :class:`AIClient`.
+
+        Raises:
+            ModuleNotRunningError: The app does not run the AI module.
+        """
+        return resource_of(app, cls.name, AIClient)
+
     def metadata(self) -> Sequence[MetaData]:
         """The ``ai_usage`` table."""
         return [ai_metadata]
 
-    def lifespan(self, app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[None]:
+    def requirements(self) -> Sequence[Requirement]:
+        """A provider's key, once a model of that provider is named (unless given here)."""
+        return [
+            Requirement(
+                f"{provider}_api_key",
+                "ai",
+                when=(
+                    When("ai_default_model", prefix=f"{provider}:"),
+                    When("ai_fallback_models", prefix=f"{provider}:"),
+                ),
+            )
+            for provider in PROVIDERS
+            if provider not in self.providers
+        ]
+
+    def summary(self, settings: AISettings) -> str:
+        """The providers with a key, and the default model."""
+        keys = {"openai": settings.openai_api_key, "anthropic": settings.anthropic_api_key}
+        usable = [name for name in PROVIDERS if keys[name] or name in self.providers]
+        model = settings.ai_default_model or "no default model"
+        return f"{', '.join(usable) or 'no provider key (chat answers 503)'}; {model}"
+
+    def lifespan(self, app: FastAPI, settings: AISettings) -> AbstractAsyncContextManager[None]:
         """Build the client (providers come later, on first use); close them at shutdown."""
-        return self._running(app, cast("AISettings", settings))
+        return self._running(app, settings)
 
     @asynccontextmanager
     async def _running(self, app: FastAPI, settings: AISettings) -> AsyncIterator[None]:
-        self._check_models(settings)
+        installation = Installation.of(app)
         quota = None
         if settings.ai_quota_tokens or settings.ai_quota_requests:
             quota = Quota(
                 tokens=settings.ai_quota_tokens,
                 calls=settings.ai_quota_requests,
                 window_seconds=settings.ai_quota_window_seconds,
-                redis=getattr(app.state, "redis", None),
+                redis=installation.redis,
             )
+        database = installation.require_database() if settings.ai_record_usage else None
         client = AIClient(
             settings,
             prices=PriceTable({**DEFAULT_PRICES, **settings.ai_prices, **self.prices}),
-            usage=UsageRecorder(
-                app.state.database if settings.ai_record_usage else None, self.on_usage
-            ),
+            usage=UsageRecorder(database, self.on_usage),
             quota=quota,
             providers=self.providers,
         )
-        app.state.ai = client
+        installation.provide(self.name, client)
         if settings.openai_api_key is None and settings.anthropic_api_key is None:
             logger.warning(
                 "Neither OPENAI_API_KEY nor ANTHROPIC_API_KEY is set: AI calls answer 503"
@@ -90,36 +121,18 @@ class AIModule(Module):
         finally:
             await client.aclose()
 
-    def _check_models(self, settings: AISettings) -> None:
-        models = [settings.ai_default_model or "", *settings.ai_fallback_models]
-        keys = {
-            "openai": ("OPENAI_API_KEY", settings.openai_api_key),
-            "anthropic": ("ANTHROPIC_API_KEY", settings.anthropic_api_key),
-        }
-        problems = []
-        for model in filter(None, models):
-            provider = model.partition(":")[0]
-            variable, key = keys[provider]
-            if key is None and provider not in self.providers:
-                problems.append(ConfigProblem(variable, f"required to call {model}"))
-        if problems:
-            raise ConfigurationError(problems)
 
-
-def ai_client(app: FastAPI) -> AIClient:
-    """The running app's :class:`AIClient` (``app.state.ai``).
+def ai_client(app: Starlette) -> AIClient:
+    """The running app's :class:`AIClient`: ``AIModule.of(app)``.
 
     Raises:
-        RuntimeError: The app has no ``AIModule``, or has not started.
+        ModuleNotRunningError: The app does not run the AI module.
     """
-    client: AIClient | None = getattr(app.state, "ai", None)
-    if client is None:
-        raise RuntimeError("the AI module is not running: add AIModule() to create_app")
-    return client
+    return AIModule.of(app)
 
 
 def _client(request: Request) -> AIClient:
-    return ai_client(request.app)
+    return AIModule.of(request.app)
 
 
 AI = Annotated[AIClient, Depends(_client)]

@@ -1,7 +1,7 @@
-"""The AI module's settings.
+"""The AI module's settings: the providers' keys, the models, retries, quotas and prices.
 
-``OPENAI_API_KEY`` and ``ANTHROPIC_API_KEY`` are core settings (the deployment guide names
-them); a provider is usable when its key is set.
+A provider is usable when its key is set; a model named in ``AI_DEFAULT_MODEL`` or
+``AI_FALLBACK_MODELS`` needs its provider's key (the module declares that requirement).
 """
 
 from __future__ import annotations
@@ -10,22 +10,24 @@ import json
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
 from omnistack_core.ai.pricing import ModelPrice
-from omnistack_core.settings import Settings
+from omnistack_core.module_settings import LOCAL, ModuleSettings
 
-_PROVIDERS = ("openai", "anthropic")
-_LOCAL_ENVIRONMENTS = ("development", "test")
+PROVIDERS = ("openai", "anthropic")
 
 
-class AISettings(Settings):
+class AISettings(ModuleSettings):
     """Settings of :class:`~omnistack_core.ai.AIModule`.
 
-    Validator names start with ``_ai_``: ``create_app`` composes the modules' settings
-    classes into one, where validators must not share names.
+    Validator names start with ``_ai_``: a service composes every module's settings class
+    into one, where validators must not share names. The models come before the keys: the
+    keys' requirements read them.
     """
+
+    module = "ai"
 
     openai_base_url: str | None = None
     """OpenAI's API base URL (``…/v1``): an OpenAI-compatible gateway, a proxy, a local
@@ -37,6 +39,11 @@ class AISettings(Settings):
     ai_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Models tried in order when a request's model is rate-limited, overloaded, failing or
     too slow (JSON list or comma-separated)."""
+    openai_api_key: SecretStr | None = None
+    """OpenAI API key (``sk-…``); required when a model named here is an ``openai:`` one."""
+    anthropic_api_key: SecretStr | None = None
+    """Anthropic API key (``sk-ant-…``); required when a model named here is an
+    ``anthropic:`` one."""
     ai_timeout: float = Field(default=60.0, gt=0, le=600)
     """Seconds one attempt may take, unless the request says otherwise."""
     ai_max_retries: int = Field(default=2, ge=0, le=10)
@@ -89,7 +96,7 @@ class AISettings(Settings):
         parsed = urlsplit(value)
         if parsed.scheme == "https" and parsed.hostname:
             return value
-        local = info.data.get("environment") in _LOCAL_ENVIRONMENTS
+        local = info.data.get("environment") in LOCAL
         # A model server beside the service (vLLM at http://vllm:8000/v1) is reached over
         # the private network by its one-label name; anything else needs TLS.
         private = parsed.hostname is not None and (
@@ -105,5 +112,5 @@ class AISettings(Settings):
 
 def _check_model(model: str) -> None:
     provider, _, name = model.partition(":")
-    if provider not in _PROVIDERS or not name:
+    if provider not in PROVIDERS or not name:
         raise ValueError(f"{model!r} is not provider:model (providers: openai, anthropic)")

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from omnistack_core.auth.errors import AuthUnavailableError, InvalidTokenError
-from omnistack_core.auth.module import Authenticator
+from omnistack_core.auth.module import AuthModule
 from omnistack_core.auth.principal import Principal
 from omnistack_core.errors import ProblemError
 
@@ -25,10 +25,9 @@ async def optional_principal(request: Request) -> Principal | None:
     Raises:
         ProblemError: 401 when a token is present but invalid; 503 when the issuer's keys
             cannot be had.
+        ModuleNotRunningError: The app does not run the auth module.
     """
-    authenticator: Authenticator | None = getattr(request.app.state, "auth", None)
-    if authenticator is None:
-        raise RuntimeError("the auth module is not installed: create_app(modules=[AuthModule()])")
+    authenticator = AuthModule.of(request.app)
     token = authenticator.token_from(request)
     if token is None:
         return None
@@ -43,7 +42,8 @@ async def optional_principal(request: Request) -> Principal | None:
         raise ProblemError(
             503, "Sign-in cannot be checked right now.", headers={"Retry-After": "30"}
         ) from None
-    await authenticator.users.seen(principal, request.app.state.database)
+    if authenticator.users is not None:
+        await authenticator.users.seen(principal)
     return principal
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import cast
+from secrets import token_urlsafe
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
@@ -19,24 +19,30 @@ from omnistack_core.auth.jwks_cache import JwksCache
 from omnistack_core.auth.settings import AuthSettings
 from omnistack_core.auth.supabase import SupabaseVerifier, supabase_jwks_url
 from omnistack_core.auth.tokens import TokenVerifier
-from omnistack_core.auth.users import UserMirror, auth_metadata
+from omnistack_core.auth.users import (
+    DEFAULT_USERS_TABLE,
+    UserMirror,
+    new_users_table,
+    users,
+)
+from omnistack_core.db import new_metadata
 from omnistack_core.health import HealthCheck
+from omnistack_core.installation import Installation, resource_of
 from omnistack_core.module import Module
-from omnistack_core.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class Authenticator:
-    """What the auth dependencies use, kept on ``app.state.auth`` while the app runs.
+    """What the auth dependencies use while the app runs: ``AuthModule.of(app)``.
 
     Attributes:
         verifier: Verifies tokens of the configured provider.
-        users: Mirrors principals into the ``users`` table.
+        users: Mirrors principals into the users table; None when recording is off.
         session_cookie: Also read the token from this cookie (Clerk's ``__session``).
     """
 
     verifier: TokenVerifier
-    users: UserMirror
+    users: UserMirror | None
     session_cookie: str | None = None
 
     def token_from(self, connection: HTTPConnection) -> str | None:
@@ -49,44 +55,80 @@ class Authenticator:
         return None
 
 
-class AuthModule(Module):
+class AuthModule(Module[AuthSettings]):
     """Verifies Supabase, Clerk or development tokens, as ``AUTH_PROVIDER`` says.
 
     Install it with ``create_app(modules=[AuthModule()])``; protect routes with
     :data:`~omnistack_core.auth.CurrentUser` and friends. Without ``AUTH_PROVIDER``, development
     and test use ``dev`` tokens (``omnistack auth dev-token``); elsewhere it is required.
+
+    Args:
+        users_table: The table each signed-in user is recorded in (``users``), so other tables
+            can refer to users; another name when the app has a ``users`` table of its own,
+            or None to record nobody.
     """
 
     name = "auth"
     settings_class = AuthSettings
 
-    def metadata(self) -> Sequence[MetaData]:
-        """The ``users`` table."""
-        return [auth_metadata]
+    def __init__(self, *, users_table: str | None = DEFAULT_USERS_TABLE) -> None:
+        self.users_table = users_table
+        self._users: Table | None = None
+        if users_table == DEFAULT_USERS_TABLE:
+            self._users = users
+        elif users_table is not None:
+            self._users = new_users_table(users_table, new_metadata())
 
-    def health_checks(self, settings: Settings) -> Sequence[HealthCheck]:
+    @classmethod
+    def of(cls, app: Starlette) -> Authenticator:
+        """The running app's :class:`Authenticator`.
+
+        Raises:
+            ModuleNotRunningError: The app does not run the auth module.
+        """
+        return resource_of(app, cls.name, Authenticator)
+
+    def metadata(self) -> Sequence[MetaData]:
+        """The users table, unless recording is off."""
+        return [] if self._users is None else [self._users.metadata]
+
+    def health_checks(self, settings: AuthSettings) -> Sequence[HealthCheck]:
         """That the issuer's JWKS answers; non-critical, since cached keys keep serving."""
-        if cast("AuthSettings", settings).auth_provider == "dev":
+        if settings.auth_provider == "dev":
             return []
-        if settings.auth_provider == "clerk" and cast("AuthSettings", settings).clerk_jwt_key:
+        if settings.auth_provider == "clerk" and settings.clerk_jwt_key:
             return []
         return [HealthCheck("auth_jwks", _check_jwks, critical=False)]
 
-    def lifespan(self, app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[None]:
+    def summary(self, settings: AuthSettings) -> str:
+        """The provider and where its keys come from."""
+        match settings.auth_provider:
+            case "supabase":
+                return f"Supabase tokens from {settings.supabase_project_url}"
+            case "clerk":
+                keys = "a PEM key" if settings.clerk_jwt_key else "its JWKS"
+                return f"Clerk tokens from {settings.clerk_issuer_url}, verified with {keys}"
+            case _:
+                return "dev tokens (omnistack auth dev-token), signed with SECRET_KEY"
+
+    def lifespan(self, app: FastAPI, settings: AuthSettings) -> AbstractAsyncContextManager[None]:
         """Open the HTTP client the JWKS is fetched with and build the verifier."""
-        return _running(app, cast("AuthSettings", settings))
+        return self._running(app, settings)
 
-
-@asynccontextmanager
-async def _running(app: FastAPI, settings: AuthSettings) -> AsyncIterator[None]:
-    async with httpx.AsyncClient(
-        timeout=settings.auth_http_timeout, headers={"User-Agent": "omnistack-core"}
-    ) as client:
-        verifier, cookie = _verifier(settings, client)
-        app.state.auth = Authenticator(
-            verifier, UserMirror(settings.auth_user_sync_seconds), cookie
-        )
-        yield
+    @asynccontextmanager
+    async def _running(self, app: FastAPI, settings: AuthSettings) -> AsyncIterator[None]:
+        installation = Installation.of(app)
+        mirror = None
+        if self._users is not None:
+            mirror = UserMirror(
+                self._users, installation.require_database(), settings.auth_user_sync_seconds
+            )
+        async with httpx.AsyncClient(
+            timeout=settings.auth_http_timeout, headers={"User-Agent": "omnistack-core"}
+        ) as client:
+            verifier, cookie = _verifier(settings, client)
+            installation.provide(self.name, Authenticator(verifier, mirror, cookie))
+            yield
 
 
 def _verifier(
@@ -123,14 +165,14 @@ def _verifier(
             leeway=leeway,
         )
         return clerk, SESSION_COOKIE
-    dev = DevVerifier(
-        settings.secret_key.get_secret_value(), environment=settings.environment, leeway=leeway
-    )
+    # Unset only in development (a test or staging refuses it): a key for this process alone.
+    key = settings.secret_key.get_secret_value() if settings.secret_key else token_urlsafe(48)
+    dev = DevVerifier(key, environment=settings.environment, leeway=leeway)
     return dev, None
 
 
 async def _check_jwks(app: Starlette) -> None:
-    authenticator: Authenticator = app.state.auth
+    authenticator = AuthModule.of(app)
     jwks = getattr(authenticator.verifier, "jwks", None)
     if isinstance(jwks, JwksCache):
         await jwks.check()

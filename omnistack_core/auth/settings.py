@@ -1,22 +1,43 @@
-"""The auth module's settings.
-
-The provider and issuers are core settings (``AUTH_PROVIDER``, ``SUPABASE_PROJECT_URL``,
-``CLERK_ISSUER_URL``); these are the rest.
-"""
+"""The auth module's settings: who issues tokens, and how they are verified."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
-from omnistack_core.settings import AuthProvider, Settings
+from omnistack_core.module_settings import (
+    DEPLOYED,
+    OUTSIDE_DEVELOPMENT,
+    ModuleSettings,
+    When,
+    required,
+)
+from omnistack_core.settings import require_https
+
+AuthProvider = Literal["supabase", "clerk", "dev"]
 
 
-class AuthSettings(Settings):
-    """Settings of :class:`~omnistack_core.auth.AuthModule`."""
+class AuthSettings(ModuleSettings):
+    """Settings of :class:`~omnistack_core.auth.AuthModule`.
 
+    Validator names start with ``_auth_``: a service composes every module's settings class
+    into one, where validators must not share names.
+    """
+
+    module = "auth"
+
+    auth_provider: AuthProvider | None = None
+    """Who issues user tokens: supabase, clerk, or dev (local only, refused in production).
+    Unset in development and test: dev."""
+    supabase_project_url: str | None = None
+    """The Supabase project, e.g. ``https://xxx.supabase.co``; required for supabase auth."""
+    clerk_issuer_url: str | None = None
+    """The Clerk issuer, e.g. ``https://xxx.clerk.accounts.dev``; required for clerk auth."""
+    secret_key: SecretStr | None = None
+    """The key development tokens are signed with (``AUTH_PROVIDER=dev``); in development a
+    random one per process when unset, so ``omnistack auth dev-token`` needs it set."""
     supabase_jwt_secret: SecretStr | None = None
     """The legacy HS256 JWT secret of a Supabase project; set it only while tokens signed with
     it are still in circulation. Asymmetric keys come from the project's JWKS either way."""
@@ -42,30 +63,53 @@ class AuthSettings(Settings):
     auth_user_sync_seconds: float = Field(default=300.0, ge=0)
     """Least time between two updates of a user's row in the ``users`` table."""
 
+    _auth_provider_required = required(
+        "auth_provider",
+        module="auth",
+        environments=DEPLOYED,
+        default="dev",
+        hint="supabase or clerk",
+    )
+    _auth_supabase_url_required = required(
+        "supabase_project_url", module="auth", when=[When("auth_provider", "supabase")]
+    )
+    _auth_clerk_issuer_required = required(
+        "clerk_issuer_url", module="auth", when=[When("auth_provider", "clerk")]
+    )
+    _auth_dev_key_required = required(
+        "secret_key",
+        module="auth",
+        environments=OUTSIDE_DEVELOPMENT,
+        when=[When("auth_provider", "dev")],
+        hint="the key development tokens are signed with (at least 32 characters)",
+    )
+
     @field_validator("auth_provider")
     @classmethod
-    def _provider_required_outside_development(
+    def _auth_dev_not_in_production(
         cls, value: AuthProvider | None, info: ValidationInfo
     ) -> AuthProvider | None:
-        environment = info.data.get("environment")
-        if value is not None or environment is None:
-            return value
-        if environment in ("development", "test"):
-            return "dev"
-        raise ValueError(
-            f"required with the auth module when ENVIRONMENT={environment}: supabase or clerk"
-        )
+        if value == "dev" and info.data.get("environment") == "production":
+            raise ValueError("dev tokens are refused in production: use supabase or clerk")
+        return value
+
+    @field_validator("supabase_project_url", "clerk_issuer_url")
+    @classmethod
+    def _auth_issuer_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        return require_https(value.strip().rstrip("/"), info.data.get("environment"))
 
     @field_validator("clerk_authorized_parties", mode="before")
     @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
+    def _auth_comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [party.strip().rstrip("/") for party in value.split(",") if party.strip()]
         return value
 
     @field_validator("clerk_jwt_key")
     @classmethod
-    def _pem_public_key(cls, value: str | None) -> str | None:
+    def _auth_pem_public_key(cls, value: str | None) -> str | None:
         if value is None:
             return None
         from jwt.algorithms import get_default_algorithms  # noqa: PLC0415 - only when set

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, String, Table, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func
 from sqlalchemy.exc import SQLAlchemyError
 
 from omnistack_core.auth.principal import Principal
@@ -16,39 +16,54 @@ from omnistack_core.db import Database, new_metadata
 
 logger = logging.getLogger("omnistack.auth")
 
+DEFAULT_USERS_TABLE = "users"
+
+
+def new_users_table(name: str, metadata: MetaData) -> Table:
+    """The table principals are recorded in, named ``name``, in ``metadata``."""
+    return Table(
+        name,
+        metadata,
+        Column("id", String(255), primary_key=True, comment="The issuer's user id (sub)"),
+        Column("provider", String(20), nullable=False),
+        Column("email", String(320), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
 auth_metadata = new_metadata()
 """The auth module's tables, for a service's migrations."""
 
-users = Table(
-    "users",
-    auth_metadata,
-    Column("id", String(255), primary_key=True, comment="The issuer's user id (sub)"),
-    Column("provider", String(20), nullable=False),
-    Column("email", String(320), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
+users = new_users_table(DEFAULT_USERS_TABLE, auth_metadata)
+"""The ``users`` table of ``AuthModule()``; ``AuthModule(users_table=...)`` names another."""
 
 _REMEMBERED_USERS = 10_000
 
 
 class UserMirror:
-    """Upserts the principals it is shown into ``users``, at most once per user per interval.
+    """Upserts the principals it is shown into ``table``, at most once per user per interval.
 
     Not on every request: the row records that a user exists and roughly when they were last
     seen, which a write every few minutes tells as well as a write per request.
 
     Args:
+        table: The users table (:func:`new_users_table`).
+        database: The database it is in.
         interval: Least seconds between two writes for the same user.
         clock: Monotonic clock, for tests.
     """
 
-    def __init__(self, interval: float, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, table: Table, database: Database, interval: float, clock: Any = time.monotonic
+    ) -> None:
+        self.table = table
+        self.database = database
         self.interval = interval
         self._clock = clock
         self._written: OrderedDict[str, float] = OrderedDict()
 
-    async def seen(self, principal: Principal, database: Database) -> None:
+    async def seen(self, principal: Principal) -> None:
         """Record ``principal`` unless it was recorded less than ``interval`` ago.
 
         A failure (the table not migrated yet, the database down) is logged and never fails
@@ -63,13 +78,13 @@ class UserMirror:
         while len(self._written) > _REMEMBERED_USERS:
             self._written.popitem(last=False)
         try:
-            async with database.session() as session:
-                await session.execute(_upsert(database, principal))
+            async with self.database.session() as session:
+                await session.execute(_upsert(self.table, self.database, principal))
         except SQLAlchemyError as exc:
             logger.warning("Could not record user %s: %s", principal.id, type(exc).__name__)
 
 
-def _upsert(database: Database, principal: Principal) -> Any:
+def _upsert(table: Table, database: Database, principal: Principal) -> Any:
     now = datetime.now(UTC)
     row = {
         "id": principal.id,
@@ -83,14 +98,14 @@ def _upsert(database: Database, principal: Principal) -> Any:
     if database.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert  # noqa: PLC0415
 
-        postgres = postgresql_insert(users).values(**row)
+        postgres = postgresql_insert(table).values(**row)
         return postgres.on_conflict_do_update(
-            index_elements=[users.c.id],
+            index_elements=[table.c.id],
             set_={"last_seen_at": now, "email": postgres.excluded.email},
         )
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
 
-    sqlite = sqlite_insert(users).values(**row)
+    sqlite = sqlite_insert(table).values(**row)
     return sqlite.on_conflict_do_update(
-        index_elements=[users.c.id], set_={"last_seen_at": now, "email": sqlite.excluded.email}
+        index_elements=[table.c.id], set_={"last_seen_at": now, "email": sqlite.excluded.email}
     )

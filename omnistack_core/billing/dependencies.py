@@ -5,31 +5,38 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
+from starlette.applications import Starlette
 
 from omnistack_core.auth import CurrentUser, Principal
 from omnistack_core.billing.errors import PaymentRequiredError
 from omnistack_core.billing.stripe_billing import StripeBilling
 from omnistack_core.billing.subscriptions import ACTIVE_STATUSES, Subscription
+from omnistack_core.installation import resource_of
 
 CHECKOUT_PATH = "/api/v1/billing/checkout"
-"""Where a client buys a plan; named in 402 answers."""
+"""Where a client buys a plan when the billing routes are mounted at ``/api/v1`` (402
+answers name the path where they are mounted)."""
+
+_CHECKOUT_ROUTE = "create_checkout"
 
 
-def billing_of(app: FastAPI) -> StripeBilling:
-    """The running app's :class:`StripeBilling` (``app.state.billing``).
+def billing_of(app: Starlette) -> StripeBilling:
+    """The running app's :class:`StripeBilling`: ``BillingModule.of(app)``.
 
     Raises:
-        RuntimeError: The app has no ``BillingModule``, or has not started.
+        ModuleNotRunningError: The app does not run the billing module.
     """
-    billing: StripeBilling | None = getattr(app.state, "billing", None)
-    if billing is None:
-        raise RuntimeError("billing is not running: add BillingModule() to create_app")
-    return billing
+    return resource_of(app, "billing", StripeBilling)
 
 
 def _billing(request: Request) -> StripeBilling:
     return billing_of(request.app)
+
+
+def checkout_path(request: Request) -> str:
+    """The path of ``POST /billing/checkout`` in the app serving ``request``."""
+    return request.url_for(_CHECKOUT_ROUTE).path
 
 
 Billing = Annotated[StripeBilling, Depends(_billing)]
@@ -51,14 +58,16 @@ def require_subscription(
     """
     wanted = frozenset(plans) if plans is not None else None
 
-    async def subscription_required(user: CurrentUser, billing: Billing) -> Subscription:
+    async def subscription_required(
+        user: CurrentUser, billing: Billing, request: Request
+    ) -> Subscription:
         subscription = await billing.subscription(user.id, plans=wanted, statuses=statuses)
         if subscription is None:
             offered = sorted(wanted if wanted is not None else billing.plans)
             raise PaymentRequiredError(
                 f"This needs an active subscription to {_one_of(offered)}.",
                 plans=offered,
-                checkout=CHECKOUT_PATH,
+                checkout=checkout_path(request),
             )
         return subscription
 
@@ -73,13 +82,13 @@ def require_feature(feature: str) -> Callable[..., Awaitable[Principal]]:
     ``entitlements.active_entitlement_summary.updated`` events.
     """
 
-    async def feature_required(user: CurrentUser, billing: Billing) -> Principal:
+    async def feature_required(user: CurrentUser, billing: Billing, request: Request) -> Principal:
         if feature not in await billing.features(user.id):
             raise PaymentRequiredError(
                 f"This needs the {feature!r} feature, which your plan does not include.",
                 plans=sorted(billing.plans),
                 feature=feature,
-                checkout=CHECKOUT_PATH,
+                checkout=checkout_path(request),
             )
         return user
 
@@ -87,7 +96,7 @@ def require_feature(feature: str) -> Callable[..., Awaitable[Principal]]:
 
 
 async def has_active_subscription(
-    app: FastAPI,
+    app: Starlette,
     user: Principal | str,
     *,
     plans: Collection[str] | None = None,

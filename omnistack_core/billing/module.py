@@ -5,30 +5,31 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import cast
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData
+from starlette.applications import Starlette
 
 from omnistack_core.billing.plans import Plan
 from omnistack_core.billing.router import router
 from omnistack_core.billing.settings import BillingSettings
 from omnistack_core.billing.stripe_billing import StripeBilling
 from omnistack_core.billing.tables import billing_metadata
-from omnistack_core.billing.webhook_ingest import BillingEventHandler, WebhookIngest
-from omnistack_core.errors import ConfigProblem, ConfigurationError
+from omnistack_core.billing.webhook_ingest import WEBHOOKS, BillingEventHandler, WebhookIngest
+from omnistack_core.installation import Installation, resource_of
 from omnistack_core.module import Module
-from omnistack_core.settings import Settings
+from omnistack_core.module_settings import DEPLOYED, Requirement
 
 logger = logging.getLogger("omnistack.billing")
 
 
-class BillingModule(Module):
+class BillingModule(Module[BillingSettings]):
     """Sells subscriptions through Stripe Checkout and keeps their state from Stripe's events.
 
-    Install it with ``create_app(modules=[AuthModule(), BillingModule()])``: it mounts
-    ``/api/v1/billing`` (``POST /checkout``, ``POST /portal``, ``GET /subscription``,
-    ``POST /webhook``). While the app runs, ``app.state.billing`` is the
+    Install it with ``create_app(modules=[AuthModule(), BillingModule()])`` (it bills the
+    signed-in user, so it needs the auth module): it mounts ``/api/v1/billing``
+    (``POST /checkout``, ``POST /portal``, ``GET /subscription``, ``POST /webhook``). While
+    the app runs, ``BillingModule.of(app)`` is the
     :class:`~omnistack_core.billing.StripeBilling`. Gate routes with
     :func:`~omnistack_core.billing.require_subscription` and
     :func:`~omnistack_core.billing.require_feature`.
@@ -41,6 +42,7 @@ class BillingModule(Module):
 
     name = "billing"
     settings_class = BillingSettings
+    requires = ("auth",)
 
     def __init__(
         self,
@@ -50,6 +52,24 @@ class BillingModule(Module):
     ) -> None:
         self.plans = list(plans)
         self.handlers = {kind: list(found) for kind, found in (handlers or {}).items()}
+
+    @classmethod
+    def of(cls, app: Starlette) -> StripeBilling:
+        """The running app's :class:`~omnistack_core.billing.StripeBilling`.
+
+        Raises:
+            ModuleNotRunningError: The app does not run the billing module.
+        """
+        return resource_of(app, cls.name, StripeBilling)
+
+    @classmethod
+    def webhooks(cls, app: Starlette) -> WebhookIngest:
+        """The running app's webhook ingest: ``replay_failed()`` runs failed events again.
+
+        Raises:
+            ModuleNotRunningError: The app does not run the billing module.
+        """
+        return resource_of(app, WEBHOOKS, WebhookIngest)
 
     def on(self, event_type: str) -> Callable[[BillingEventHandler], BillingEventHandler]:
         """Register a handler of ``event_type`` (``"*"``: every event), as a decorator.
@@ -66,7 +86,7 @@ class BillingModule(Module):
 
         return register
 
-    def routers(self, settings: Settings) -> Sequence[APIRouter]:  # noqa: ARG002
+    def routers(self, settings: BillingSettings) -> Sequence[APIRouter]:  # noqa: ARG002
         """``/billing``: checkout, portal, subscription and webhook."""
         return [router]
 
@@ -74,26 +94,38 @@ class BillingModule(Module):
         """The ``billing_*`` tables."""
         return [billing_metadata]
 
-    def lifespan(self, app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[None]:
+    def requirements(self) -> Sequence[Requirement]:
+        """``BILLING_PLANS`` outside development, unless plans are given here."""
+        if self.plans:
+            return []
+        return [
+            Requirement(
+                "billing_plans",
+                "billing",
+                environments=DEPLOYED,
+                hint='the plans sold, e.g. {"pro": "price_123"}',
+            )
+        ]
+
+    def summary(self, settings: BillingSettings) -> str:
+        """Stripe, and the plans sold."""
+        plans = sorted({*settings.billing_plans, *(plan.name for plan in self.plans)})
+        stripe = "Stripe" if settings.stripe_secret_key else "no STRIPE_SECRET_KEY (503s)"
+        return f"{stripe}; plans: {', '.join(plans) or 'none yet'}"
+
+    def lifespan(
+        self, app: FastAPI, settings: BillingSettings
+    ) -> AbstractAsyncContextManager[None]:
         """Build the billing service; close its Stripe connections at shutdown."""
-        return self._running(app, cast("BillingSettings", settings))
+        return self._running(app, settings)
 
     @asynccontextmanager
     async def _running(self, app: FastAPI, settings: BillingSettings) -> AsyncIterator[None]:
+        installation = Installation.of(app)
         plans = {**settings.billing_plans, **{plan.name: plan for plan in self.plans}}
-        if not plans and settings.environment not in ("development", "test"):
-            raise ConfigurationError(
-                [
-                    ConfigProblem(
-                        "BILLING_PLANS",
-                        "required with the billing module outside development: the plans "
-                        'sold, e.g. {"pro": "price_123"}',
-                    )
-                ]
-            )
-        billing = StripeBilling(settings, app.state.database, plans)
-        app.state.billing = billing
-        app.state.billing_webhooks = WebhookIngest(billing, self.handlers)
+        billing = StripeBilling(settings, installation.require_database(), plans)
+        installation.provide(self.name, billing)
+        installation.provide(WEBHOOKS, WebhookIngest(billing, self.handlers))
         if settings.stripe_secret_key is None:
             logger.warning("STRIPE_SECRET_KEY is unset: billing answers 503 until it is set")
         else:

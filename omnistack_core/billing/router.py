@@ -12,10 +12,11 @@ from omnistack_core.auth import CurrentUser
 from omnistack_core.billing.dependencies import Billing
 from omnistack_core.billing.errors import WebhookSignatureError
 from omnistack_core.billing.metrics import count_webhook_event
-from omnistack_core.billing.webhook_ingest import WebhookIngest
+from omnistack_core.billing.webhook_ingest import WEBHOOKS, WebhookIngest
 from omnistack_core.billing.webhook_signature import parse_event, verify_signature
 from omnistack_core.body_limit import read_bounded_body
 from omnistack_core.errors import ProblemError
+from omnistack_core.installation import resource_of
 
 logger = logging.getLogger("omnistack.billing")
 
@@ -116,9 +117,7 @@ async def read_subscription(user: CurrentUser, billing: Billing) -> Subscription
 @router.post("/webhook", include_in_schema=False)
 async def receive_webhook(request: Request) -> dict[str, str]:
     """Stripe's events: 200 once applied (or already applied), 400 refused, 5xx to retry."""
-    ingest: WebhookIngest | None = getattr(request.app.state, "billing_webhooks", None)
-    if ingest is None:
-        raise ProblemError(503, "Billing is not running.")
+    ingest = resource_of(request.app, WEBHOOKS, WebhookIngest)
     settings = ingest.billing.settings
     if not settings.webhook_secrets:
         raise ProblemError(503, "Billing webhooks are not configured: set STRIPE_WEBHOOK_SECRET.")

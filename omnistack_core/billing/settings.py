@@ -1,8 +1,7 @@
-"""The billing module's settings.
+"""The billing module's settings: Stripe's keys, the plans sold, where Checkout returns.
 
-``STRIPE_SECRET_KEY`` and ``STRIPE_WEBHOOK_SECRET`` are core settings (the deployment guide
-names them); the module adds its rules for them and the rest of its variables here, so a
-misconfigured billing setup fails at start-up with every problem listed at once.
+Every rule is declared here, so a misconfigured billing setup fails at start-up with every
+problem listed at once.
 """
 
 from __future__ import annotations
@@ -12,10 +11,10 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
 
 from omnistack_core.billing.plans import Plan, plans_from_setting
-from omnistack_core.settings import Settings, require_https
+from omnistack_core.module_settings import DEPLOYED, ModuleSettings, required
+from omnistack_core.settings import require_https
 
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
-_LOCAL_ENVIRONMENTS = ("development", "test")
 
 
 def _parse_plans(value: Any) -> Any:
@@ -24,13 +23,24 @@ def _parse_plans(value: Any) -> Any:
     return value
 
 
-class BillingSettings(Settings):
+class BillingSettings(ModuleSettings):
     """Settings of :class:`~omnistack_core.billing.BillingModule`.
 
-    Validator names start with ``_billing_``: ``create_app`` composes the modules' settings
-    classes into one, where a validator named like another module's would replace it.
+    Validator names start with ``_billing_``: a service composes every module's settings
+    class into one, where a validator named like another module's would replace it.
     """
 
+    module = "billing"
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    """The port the service listens on: in development, Checkout returns to
+    ``http://localhost:<PORT>/`` unless ``BILLING_SUCCESS_URL`` says otherwise."""
+    stripe_secret_key: SecretStr | None = None
+    """Stripe's secret API key (``sk_…``) or a restricted key (``rk_…``); optional in
+    development and test, where what needs Stripe answers 503 without it."""
+    stripe_webhook_secret: SecretStr | None = None
+    """The webhook endpoint's signing secret (``whsec_…``); during a rotation, the new and
+    the old one separated by a comma."""
     stripe_api_base: str = DEFAULT_STRIPE_API_BASE
     """Stripe's API base URL; a proxy, or a local server in tests."""
     billing_plans: Annotated[dict[str, Plan], BeforeValidator(_parse_plans)] = Field(
@@ -67,34 +77,37 @@ class BillingSettings(Settings):
         """The service's own address in development, for the default redirect URLs."""
         return f"http://localhost:{self.port}/"
 
+    _billing_secret_key_required = required(
+        "stripe_secret_key",
+        module="billing",
+        environments=DEPLOYED,
+        hint="a Stripe secret key (sk_…) or restricted key (rk_…)",
+    )
+    _billing_webhook_secret_required = required(
+        "stripe_webhook_secret",
+        module="billing",
+        environments=DEPLOYED,
+        hint="the webhook endpoint's signing secret (whsec_…)",
+    )
+    _billing_success_url_required = required(
+        "billing_success_url",
+        module="billing",
+        environments=DEPLOYED,
+        hint="the page Checkout returns to, e.g. https://app.example.com/billing/done",
+    )
+
     @field_validator("stripe_secret_key")
     @classmethod
-    def _billing_secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        environment = info.data.get("environment")
-        if value is None:
-            if environment in (*_LOCAL_ENVIRONMENTS, None):
-                return None
-            raise ValueError(
-                f"required with the billing module when ENVIRONMENT={environment}: "
-                "a Stripe secret key (sk_…) or restricted key (rk_…)"
-            )
-        if not value.get_secret_value().startswith(("sk_", "rk_")):
+    def _billing_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("sk_", "rk_")):
             raise ValueError("must be a Stripe secret key (sk_…) or restricted key (rk_…)")
         return value
 
     @field_validator("stripe_webhook_secret")
     @classmethod
-    def _billing_webhook_secret(
-        cls, value: SecretStr | None, info: ValidationInfo
-    ) -> SecretStr | None:
-        environment = info.data.get("environment")
+    def _billing_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
-            if environment in (*_LOCAL_ENVIRONMENTS, None):
-                return None
-            raise ValueError(
-                f"required with the billing module when ENVIRONMENT={environment}: the "
-                "webhook endpoint's signing secret (whsec_…)"
-            )
+            return None
         secrets = _split_secrets(value)
         if not secrets or not all(s.startswith("whsec_") and len(s) > 10 for s in secrets):
             raise ValueError(
@@ -107,20 +120,7 @@ class BillingSettings(Settings):
     def _billing_api_base(cls, value: str, info: ValidationInfo) -> str:
         return require_https(value.strip().rstrip("/"), info.data.get("environment"))
 
-    @field_validator("billing_success_url")
-    @classmethod
-    def _billing_success_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        environment = info.data.get("environment")
-        if value is None:
-            if environment in (*_LOCAL_ENVIRONMENTS, None):
-                return None
-            raise ValueError(
-                f"required with the billing module when ENVIRONMENT={environment}: the page "
-                "Checkout returns to, e.g. https://app.example.com/billing/done"
-            )
-        return _absolute_url(value, info)
-
-    @field_validator("billing_cancel_url", "billing_portal_return_url")
+    @field_validator("billing_success_url", "billing_cancel_url", "billing_portal_return_url")
     @classmethod
     def _billing_other_urls(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else _absolute_url(value, info)

@@ -1,6 +1,6 @@
 """``StripeBilling``: customers, Checkout, the Customer Portal, subscription state and repair.
 
-Kept on ``app.state.billing`` while the app runs. Every call to Stripe carries an
+``BillingModule.of(app)`` while the app runs. Every call to Stripe carries an
 idempotency key, so a retry (the SDK's, or a client's) is never applied twice.
 """
 

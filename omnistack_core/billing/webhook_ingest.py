@@ -58,8 +58,12 @@ _INVOICE_EVENTS = frozenset({"invoice.paid", "invoice.payment_failed"})
 _ENTITLEMENTS_EVENT = "entitlements.active_entitlement_summary.updated"
 
 
+WEBHOOKS = "billing.webhooks"
+"""The name the billing module provides its :class:`WebhookIngest` under."""
+
+
 class WebhookIngest:
-    """Applies verified Stripe events once; kept on ``app.state.billing_webhooks``.
+    """Applies verified Stripe events once; provided by the billing module while the app runs.
 
     Args:
         billing: The service's billing (its database, plans and Stripe client).

@@ -1,7 +1,8 @@
 """The send job: what :func:`~omnistack_core.email.send_email_later` queues.
 
-Importing this module registers the job; it needs the ``jobs`` extra. The email module
-imports it when the extra is installed, so API processes and workers alike know the job.
+It needs the ``jobs`` extra; the email module contributes it to the app's jobs
+(``EmailModule.jobs()``) when the extra is installed, so API processes and workers alike
+run it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from omnistack_core.email.errors import EmailTransientError
 from omnistack_core.email.message import EmailMessage
 from omnistack_core.email.sender import SEND_JOB_NAME, EmailSender
+from omnistack_core.installation import resource_of
 from omnistack_core.jobs import JobContext, TransientError, job
 
 SEND_JOB_ATTEMPTS = 8
@@ -20,7 +22,7 @@ jobs module's doubling backoff, several minutes of provider trouble."""
 
 @job(SEND_JOB_NAME, max_attempts=SEND_JOB_ATTEMPTS)
 async def send_email_job(ctx: JobContext, message: dict[str, Any], idempotency_key: str) -> None:
-    """Send a queued message through ``app.state.email`` with its idempotency key.
+    """Send a queued message through the app's sender with its idempotency key.
 
     Args:
         ctx: The job's context; its app runs the email module.
@@ -33,9 +35,7 @@ async def send_email_job(ctx: JobContext, message: dict[str, Any], idempotency_k
         EmailDeliveryError: The provider refused it; the job fails at once.
         InvalidMessageError: The queued data is not a valid message; the job fails at once.
     """
-    sender: EmailSender | None = getattr(ctx.app.state, "email", None)
-    if sender is None:
-        raise RuntimeError("the email module is not installed in the worker's app")
+    sender = resource_of(ctx.app, "email", EmailSender)
     try:
         # No waiting inside the job: the queue's backoff retries without holding a worker.
         await sender.send(

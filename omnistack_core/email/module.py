@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import cast
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData
+from starlette.applications import Starlette
 
 from omnistack_core.email.provider import EmailProvider
-from omnistack_core.email.sender import EmailSender, register_send_job
+from omnistack_core.email.sender import EmailSender
 from omnistack_core.email.settings import EmailSettings
 from omnistack_core.email.suppression import SuppressionList, email_metadata
 from omnistack_core.email.templates import EmailTemplates
-from omnistack_core.email.webhook import EmailEventHandler, WebhookReceiver, router
+from omnistack_core.email.webhook import WEBHOOKS, EmailEventHandler, WebhookReceiver, router
+from omnistack_core.installation import Installation, resource_of
 from omnistack_core.module import Module
-from omnistack_core.settings import Settings
 
 logger = logging.getLogger("omnistack.email")
 
 
-class EmailModule(Module):
+class EmailModule(Module[EmailSettings]):
     """Sends email through ``EMAIL_PROVIDER`` and receives Resend's delivery events.
 
     Install it with ``create_app(modules=[EmailModule()])``; send with
     :func:`~omnistack_core.email.send_email` (or the ``Mailer`` dependency) and
-    :func:`~omnistack_core.email.send_email_later`. While the app runs, ``app.state.email``
-    is the :class:`~omnistack_core.email.EmailSender`. With ``RESEND_WEBHOOK_SECRET`` set,
+    :func:`~omnistack_core.email.send_email_later`, whose send job the module gives the jobs
+    module. While the app runs, ``EmailModule.of(app)`` is the
+    :class:`~omnistack_core.email.EmailSender`. With ``RESEND_WEBHOOK_SECRET`` set,
     ``POST /api/v1/email/webhook`` takes Resend's webhooks: hard bounces and complaints
     suppress their address, and each event reaches the handlers registered with
     :meth:`on_event`.
@@ -51,32 +53,53 @@ class EmailModule(Module):
     ) -> None:
         self.provider = provider
         self.event_handlers = list(event_handlers)
-        # Workers find jobs in the registry: register the send job wherever the app is built.
-        if importlib.util.find_spec("arq") and importlib.util.find_spec("redis"):
-            register_send_job()
+
+    @classmethod
+    def of(cls, app: Starlette) -> EmailSender:
+        """The running app's sender.
+
+        Raises:
+            ModuleNotRunningError: The app does not run the email module.
+        """
+        return resource_of(app, cls.name, EmailSender)
 
     def on_event(self, handler: EmailEventHandler) -> EmailEventHandler:
         """Register a delivery event handler; usable as a decorator."""
         self.event_handlers.append(handler)
         return handler
 
-    def routers(self, settings: Settings) -> Sequence[APIRouter]:
+    def routers(self, settings: EmailSettings) -> Sequence[APIRouter]:
         """``POST /email/webhook``, when ``RESEND_WEBHOOK_SECRET`` is set."""
-        return [router] if cast("EmailSettings", settings).resend_webhook_secret else []
+        return [router] if settings.resend_webhook_secret else []
 
     def metadata(self) -> Sequence[MetaData]:
         """The ``email_suppressions`` and ``email_webhook_events`` tables."""
         return [email_metadata]
 
-    def lifespan(self, app: FastAPI, settings: Settings) -> AbstractAsyncContextManager[None]:
+    def jobs(self) -> Sequence[Callable[..., Awaitable[Any]]]:
+        """The send job of :func:`~omnistack_core.email.send_email_later`, with the jobs extra."""
+        if not (importlib.util.find_spec("arq") and importlib.util.find_spec("redis")):
+            return []
+        from omnistack_core.email.jobs import send_email_job  # noqa: PLC0415 - the jobs extra
+
+        return [send_email_job]
+
+    def summary(self, settings: EmailSettings) -> str:
+        """The provider and the sender."""
+        provider = self.provider.name if self.provider else settings.email_provider
+        return f"{provider} email from {settings.email_from}"
+
+    def lifespan(self, app: FastAPI, settings: EmailSettings) -> AbstractAsyncContextManager[None]:
         """Build the provider and the sender; close the provider at shutdown."""
-        return self._running(app, cast("EmailSettings", settings))
+        return self._running(app, settings)
 
     @asynccontextmanager
     async def _running(self, app: FastAPI, settings: EmailSettings) -> AsyncIterator[None]:
+        installation = Installation.of(app)
+        database = installation.require_database()
         provider = self.provider or provider_from_settings(settings)
         directory = settings.templates_dir
-        suppressions = SuppressionList(app.state.database)
+        suppressions = SuppressionList(database)
         sender = EmailSender(
             provider,
             default_from=settings.email_from,
@@ -85,15 +108,16 @@ class EmailModule(Module):
             rate_limit_retries=settings.email_rate_limit_retries,
             rate_limit_max_wait=settings.email_rate_limit_max_wait,
         )
-        app.state.email = sender
+        installation.provide(self.name, sender)
         if settings.resend_webhook_secret is not None:
-            app.state.email_webhooks = WebhookReceiver(
+            receiver = WebhookReceiver(
                 settings.resend_webhook_secret.get_secret_value(),
-                app.state.database,
+                database,
                 suppressions,
                 self.event_handlers,
                 max_bytes=settings.email_webhook_max_bytes,
             )
+            installation.provide(WEBHOOKS, receiver)
         logger.info("Email goes through the %s provider", provider.name)
         try:
             yield

@@ -24,6 +24,7 @@ from omnistack_core.email.message import EmailMessage
 from omnistack_core.email.provider import EmailProvider
 from omnistack_core.email.suppression import SuppressionList, mailbox
 from omnistack_core.email.templates import EmailTemplates
+from omnistack_core.installation import resource_of
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("omnistack.email")
 
 SEND_JOB_NAME = "omnistack.email.send"
-"""The name the send job is registered under (``@job``) and queued with."""
+"""The name the send job is defined under (``@job``) and queued with."""
 
 _BACKOFF_BASE = 0.5
 MAX_IDEMPOTENCY_KEY_LENGTH = 256
@@ -60,7 +61,7 @@ class SendResult:
 
 
 class EmailSender:
-    """Sends messages through a provider; the email module keeps one on ``app.state.email``.
+    """Sends messages through a provider; ``EmailModule.of(app)`` is the app's.
 
     Args:
         provider: Where messages go.
@@ -200,12 +201,7 @@ def _sender_of(target: EmailSender | Starlette | HTTPConnection) -> EmailSender:
     if isinstance(target, EmailSender):
         return target
     app = target.app if isinstance(target, HTTPConnection) else target
-    sender: EmailSender | None = getattr(app.state, "email", None)
-    if sender is None:
-        raise RuntimeError(
-            "the email module is not installed or not started: create_app(modules=[EmailModule()])"
-        )
-    return sender
+    return resource_of(app, "email", EmailSender)
 
 
 async def send_email(
@@ -222,8 +218,8 @@ async def send_email(
     :func:`send_email_later`.
 
     Args:
-        via: An :class:`EmailSender`, or the app (or a request) whose ``app.state.email``
-            to use.
+        via: An :class:`EmailSender`, or the app (or a request) whose sender to use
+            (``EmailModule.of(app)``).
         message: The message.
         idempotency_key: Makes repeated calls deliver the message once; fresh when None.
 
@@ -256,7 +252,8 @@ async def send_email_later(
     retries of your own code.
 
     Args:
-        queue: The app's job queue (``app.state.jobs``, or the ``Queue`` dependency).
+        queue: The app's job queue (``JobsModule.of(app)``, or the ``Queue`` dependency);
+            its app must run the email module, which gives the queue the send job.
         message: The message.
         idempotency_key: The send's key; derived from the message when None.
         defer_by: Send no sooner than this.
@@ -268,9 +265,8 @@ async def send_email_later(
 
     Raises:
         InvalidMessageError: The key is over 256 characters.
-        MissingDependencyError: The jobs extra is not installed.
+        UnknownJobError: The queue's app does not run the email module.
     """
-    register_send_job()
     key = idempotency_key or message.content_key()
     _check_key(key)
     return await queue.enqueue(
@@ -288,12 +284,3 @@ def _check_key(key: str) -> None:
         raise InvalidMessageError(
             [f"idempotency_key: must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"]
         )
-
-
-def register_send_job() -> None:
-    """Register the send job with the jobs module (importing it registers it).
-
-    Raises:
-        MissingDependencyError: The jobs extra is not installed.
-    """
-    import omnistack_core.email.jobs  # noqa: F401, PLC0415 - registers @job on import

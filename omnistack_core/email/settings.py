@@ -1,9 +1,8 @@
 """The email module's settings.
 
-``EMAIL_PROVIDER`` and ``RESEND_API_KEY`` are core settings; these are the rest. Every rule
-that ties variables together (a provider needs its host or key, a real provider needs
-``EMAIL_FROM``) is a validator here, so a misconfigured provider fails at start-up with every
-problem listed at once.
+Every rule that ties variables together (a provider needs its host or key, a real provider
+needs ``EMAIL_FROM``) is declared here, so a misconfigured provider fails at start-up with
+every problem listed at once.
 """
 
 from __future__ import annotations
@@ -11,22 +10,38 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from omnistack_core.email.message import Address, parse_address
-from omnistack_core.settings import EmailProvider, Settings, require_https
+from omnistack_core.module_settings import DEPLOYED, LOCAL, ModuleSettings, When, required
+from omnistack_core.settings import require_https
+
+EmailProvider = Literal["resend", "smtp", "console", "memory"]
 
 DEFAULT_RESEND_API_URL = "https://api.resend.com"
 DEFAULT_TEMPLATES_DIR = Path("app/emails")
 LOCAL_SENDER = "noreply@example.com"
 _REAL_PROVIDERS = ("resend", "smtp")
-_LOCAL_ENVIRONMENTS = ("development", "test")
 
 
-class EmailSettings(Settings):
-    """Settings of :class:`~omnistack_core.email.EmailModule`."""
+class EmailSettings(ModuleSettings):
+    """Settings of :class:`~omnistack_core.email.EmailModule`.
 
+    Validator names start with ``_email_``: a service composes every module's settings class
+    into one, where validators must not share names.
+    """
+
+    module = "email"
+
+    service_name: str = Field(default="omnistack-api", min_length=1, max_length=100)
+    """The service's name: the display name of the development sender."""
+    email_provider: EmailProvider | None = None
+    """How email is sent: resend, smtp, console (printed) or memory (kept, for tests).
+    Unset in development and test: console."""
+    resend_api_key: SecretStr | None = None
+    """Resend API key; required when ``EMAIL_PROVIDER=resend``."""
     email_from: str | None = None
     """The default sender, ``Acme <hello@acme.com>``; required with resend and smtp. Its
     domain must be one the provider lets you send from (for Resend: a verified domain). With
@@ -79,21 +94,33 @@ class EmailSettings(Settings):
         """``SMTP_PORT``, else 465 with implicit TLS and 587 otherwise."""
         return self.smtp_port or (465 if self.smtp_tls else 587)
 
+    _email_provider_required = required(
+        "email_provider",
+        module="email",
+        environments=DEPLOYED,
+        default="console",
+        hint="resend or smtp",
+    )
+    _email_resend_key_required = required(
+        "resend_api_key", module="email", when=[When("email_provider", "resend")]
+    )
+    _email_from_required = required(
+        "email_from",
+        module="email",
+        when=[When("email_provider", *_REAL_PROVIDERS)],
+        hint="the default sender, e.g. Acme <hello@acme.com>",
+    )
+    _email_smtp_host_required = required(
+        "smtp_host", module="email", when=[When("email_provider", "smtp")]
+    )
+
     @field_validator("email_provider")
     @classmethod
-    def _provider_for_environment(
+    def _email_memory_only_locally(
         cls, value: EmailProvider | None, info: ValidationInfo
     ) -> EmailProvider | None:
         environment = info.data.get("environment")
-        if environment is None:
-            return value  # ENVIRONMENT is invalid and reported; nothing to judge against
-        if value is None:
-            if environment in _LOCAL_ENVIRONMENTS:
-                return "console"
-            raise ValueError(
-                f"required with the email module when ENVIRONMENT={environment}: resend or smtp"
-            )
-        if value == "memory" and environment not in _LOCAL_ENVIRONMENTS:
+        if value == "memory" and environment not in (*LOCAL, None):
             raise ValueError(
                 "memory keeps emails in the process and sends none: only in development and test"
             )
@@ -101,14 +128,10 @@ class EmailSettings(Settings):
 
     @field_validator("email_from")
     @classmethod
-    def _sender(cls, value: str | None, info: ValidationInfo) -> str | None:
-        provider = info.data.get("email_provider")
+    def _email_sender(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
-            if provider in _REAL_PROVIDERS:
-                raise ValueError(
-                    f"required when EMAIL_PROVIDER={provider}: the default sender, "
-                    "e.g. Acme <hello@acme.com>"
-                )
+            if info.data.get("email_provider") in _REAL_PROVIDERS:
+                return None  # required, and reported as such
             # Nothing leaves the process with console or memory: any sender will do.
             return str(Address(LOCAL_SENDER, str(info.data.get("service_name") or "")))
         try:
@@ -118,12 +141,12 @@ class EmailSettings(Settings):
 
     @field_validator("resend_api_url")
     @classmethod
-    def _api_url(cls, value: str, info: ValidationInfo) -> str:
+    def _email_api_url(cls, value: str, info: ValidationInfo) -> str:
         return require_https(value.strip().rstrip("/"), info.data.get("environment"))
 
     @field_validator("resend_webhook_secret")
     @classmethod
-    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+    def _email_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             try:
                 webhook_secret_bytes(value.get_secret_value())
@@ -131,18 +154,14 @@ class EmailSettings(Settings):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("smtp_host")
+    @field_validator("smtp_host", mode="before")
     @classmethod
-    def _smtp_host(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None:
-            value = value.strip()
-        if not value and info.data.get("email_provider") == "smtp":
-            raise ValueError("required when EMAIL_PROVIDER=smtp")
-        return value or None
+    def _email_smtp_host(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
 
     @field_validator("smtp_password")
     @classmethod
-    def _credentials_together(
+    def _email_smtp_credentials(
         cls, value: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
         username = info.data.get("smtp_username")
@@ -152,7 +171,7 @@ class EmailSettings(Settings):
 
     @field_validator("smtp_tls")
     @classmethod
-    def _one_tls_mode(cls, value: bool, info: ValidationInfo) -> bool:  # noqa: FBT001 - pydantic calls it so
+    def _email_smtp_tls_mode(cls, value: bool, info: ValidationInfo) -> bool:  # noqa: FBT001 - pydantic calls it so
         starttls = info.data.get("smtp_starttls")
         if value and starttls:
             raise ValueError(
@@ -161,11 +180,7 @@ class EmailSettings(Settings):
             )
         encrypted = value or starttls is None or starttls
         environment = info.data.get("environment")
-        if (
-            not encrypted
-            and info.data.get("smtp_username")
-            and environment not in (*_LOCAL_ENVIRONMENTS, None)
-        ):
+        if not encrypted and info.data.get("smtp_username") and environment not in (*LOCAL, None):
             raise ValueError(
                 "with SMTP_STARTTLS=false and no SMTP_TLS the SMTP password would cross the "
                 "network in clear text: enable one of them"
@@ -174,7 +189,7 @@ class EmailSettings(Settings):
 
     @field_validator("email_templates_dir")
     @classmethod
-    def _templates_dir_exists(cls, value: Path | None) -> Path | None:
+    def _email_templates_dir(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_dir():
             raise ValueError("must be an existing directory")
         return value

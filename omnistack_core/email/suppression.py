@@ -65,7 +65,7 @@ class SuppressionList:
     """Reads and writes ``email_suppressions``.
 
     Args:
-        database: The app's database (``app.state.database``).
+        database: The app's database.
     """
 
     def __init__(self, database: Database) -> None:

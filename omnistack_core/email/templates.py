@@ -187,7 +187,7 @@ def render_email(
         context: The values its templates use.
         templates: Where to look; by default the app's ``app/emails`` folder (relative to the
             working directory) when it exists, then the library's templates. Inside a running
-            app, pass ``app.state.email.templates`` to honour ``EMAIL_TEMPLATES_DIR``.
+            app, pass ``EmailModule.of(app).templates`` to honour ``EMAIL_TEMPLATES_DIR``.
 
     Returns:
         The rendered email; ``.message(to=...)`` makes it an

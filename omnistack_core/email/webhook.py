@@ -40,6 +40,7 @@ from omnistack_core.email.suppression import (
     email_webhook_events,
 )
 from omnistack_core.errors import ProblemError
+from omnistack_core.installation import resource_of
 
 logger = logging.getLogger("omnistack.email")
 
@@ -205,7 +206,8 @@ def _suppression_for(event: EmailEvent) -> tuple[SuppressionReason, str | None] 
 class WebhookReceiver:
     """Handles verified events once: records them, suppresses addresses, calls the handlers.
 
-    Kept on ``app.state.email_webhooks`` while the app runs.
+    The email module provides one (as :data:`WEBHOOKS`) while the app runs, when
+    ``RESEND_WEBHOOK_SECRET`` is set.
 
     Args:
         secret: The signing secret (``RESEND_WEBHOOK_SECRET``).
@@ -276,15 +278,16 @@ class WebhookReceiver:
         return True
 
 
+WEBHOOKS = "email.webhooks"
+"""The name the email module provides its :class:`WebhookReceiver` under."""
+
 router = APIRouter(prefix="/email", tags=["email"])
 
 
 @router.post("/webhook", include_in_schema=False)
 async def receive_webhook(request: Request) -> dict[str, str]:
     """Receive a Resend webhook: 200 once handled (or already handled), 400 when refused."""
-    receiver: WebhookReceiver | None = getattr(request.app.state, "email_webhooks", None)
-    if receiver is None:
-        raise ProblemError(404, "Email webhooks are not configured.")
+    receiver = resource_of(request.app, WEBHOOKS, WebhookReceiver)
     body = await read_bounded_body(request, receiver.max_bytes, what="Webhook")
     try:
         event = receiver.verify(request.headers, body)

@@ -22,7 +22,7 @@ from omnistack_core.jobs.module import JobsModule
 from omnistack_core.jobs.once import once
 from omnistack_core.jobs.outbox import job_outbox, jobs_metadata
 from omnistack_core.jobs.queue import InlineQueue, JobQueue, Queue, RedisQueue, get_queue
-from omnistack_core.jobs.registry import JobContext, JobDefinition, job, registered_jobs
+from omnistack_core.jobs.registry import JobContext, JobDefinition, Jobs, JobTable, job
 from omnistack_core.jobs.settings import JobsSettings
 from omnistack_core.jobs.worker import worker_settings
 
@@ -33,6 +33,8 @@ __all__ = [
     "JobContext",
     "JobDefinition",
     "JobQueue",
+    "JobTable",
+    "Jobs",
     "JobsError",
     "JobsModule",
     "JobsSettings",
@@ -46,6 +48,5 @@ __all__ = [
     "job_outbox",
     "jobs_metadata",
     "once",
-    "registered_jobs",
     "worker_settings",
 ]

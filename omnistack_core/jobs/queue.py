@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.applications import Starlette
 
+from omnistack_core.installation import resource_of
 from omnistack_core.jobs import outbox
 from omnistack_core.jobs.errors import QueueUnavailableError
 from omnistack_core.jobs.execution import (
@@ -25,7 +27,7 @@ from omnistack_core.jobs.execution import (
     job_request_id,
     run_attempt,
 )
-from omnistack_core.jobs.registry import JobContext, definition, job_name
+from omnistack_core.jobs.registry import JobContext, JobTable
 from omnistack_core.jobs.serialization import round_trip
 from omnistack_core.jobs.settings import JobsSettings
 from omnistack_core.request_context import current_request_id
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from arq.connections import ArqRedis
     from fastapi import FastAPI
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from omnistack_core.db.session import Database
 
 logger = logging.getLogger("omnistack.jobs")
 
@@ -45,11 +49,22 @@ def _seconds(value: float | timedelta | None) -> timedelta | None:
 
 
 class JobQueue(abc.ABC):
-    """Enqueues jobs; one lives on ``app.state.jobs`` while the app runs."""
+    """Enqueues jobs; ``JobsModule.of(app)`` is the app's while it runs.
 
-    def __init__(self, app: FastAPI, settings: JobsSettings) -> None:
+    Args:
+        app: The app whose jobs it runs (handed to each job in its context).
+        settings: The jobs module's settings.
+        jobs: The jobs it accepts.
+        database: Where the outbox is.
+    """
+
+    def __init__(
+        self, app: FastAPI, settings: JobsSettings, jobs: JobTable, database: Database
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.jobs = jobs
+        self.database = database
         self._publishing: set[asyncio.Task[None]] = set()
 
     async def enqueue(
@@ -77,11 +92,11 @@ class JobQueue(abc.ABC):
             The job's id, or None when a job with ``job_id`` was already queued.
 
         Raises:
-            UnknownJobError: ``job`` is not registered.
+            UnknownJobError: The app does not run ``job``.
             TypeError: An argument is not JSON data.
             QueueUnavailableError: The queue cannot take it (without ``session``).
         """
-        name = job_name(job)
+        name = self.jobs.name_of(job)
         json_args, json_kwargs = round_trip(args, kwargs)
         json_kwargs[META_KEY] = {"request_id": current_request_id()}
         delay = _seconds(defer_by)
@@ -127,7 +142,7 @@ class JobQueue(abc.ABC):
 
     async def _publish(self, ids: list[str]) -> None:
         try:
-            await outbox.publish(self.app.state.database, self._send_outbox_row, ids=ids)
+            await outbox.publish(self.database, self._send_outbox_row, ids=ids)
         except Exception as exc:  # noqa: BLE001 - the relay publishes what is left
             logger.warning(
                 "Could not publish %d committed jobs now (%s); the worker's relay will",
@@ -137,9 +152,7 @@ class JobQueue(abc.ABC):
 
     async def relay(self, older_than: timedelta) -> int:
         """Publish outbox rows left behind; the worker calls this every few seconds."""
-        return await outbox.publish(
-            self.app.state.database, self._send_outbox_row, older_than=older_than
-        )
+        return await outbox.publish(self.database, self._send_outbox_row, older_than=older_than)
 
     @abc.abstractmethod
     async def depth(self) -> int:
@@ -154,8 +167,15 @@ class JobQueue(abc.ABC):
 class RedisQueue(JobQueue):
     """Jobs go to arq's queue in Redis, for the workers (``arq app.jobs.worker.WorkerSettings``)."""
 
-    def __init__(self, app: FastAPI, settings: JobsSettings, pool: ArqRedis) -> None:
-        super().__init__(app, settings)
+    def __init__(
+        self,
+        app: FastAPI,
+        settings: JobsSettings,
+        jobs: JobTable,
+        database: Database,
+        pool: ArqRedis,
+    ) -> None:
+        super().__init__(app, settings, jobs, database)
         self.pool = pool
 
     async def _send(
@@ -201,8 +221,10 @@ class InlineQueue(JobQueue):
     lost: this is not for production).
     """
 
-    def __init__(self, app: FastAPI, settings: JobsSettings) -> None:
-        super().__init__(app, settings)
+    def __init__(
+        self, app: FastAPI, settings: JobsSettings, jobs: JobTable, database: Database
+    ) -> None:
+        super().__init__(app, settings, jobs, database)
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._finished: dict[str, float] = {}  # job id -> when it finished (loop time)
         self.failed: list[tuple[str, str, str]] = []
@@ -241,7 +263,7 @@ class InlineQueue(JobQueue):
     ) -> None:
         if run_at is not None:
             await asyncio.sleep(max(0.0, (run_at - datetime.now(UTC)).total_seconds()))
-        job = definition(name)
+        job = self.jobs.definition(name)
         meta = kwargs.pop(META_KEY, {})
         attempt = 1
         with job_request_id(meta):
@@ -282,12 +304,19 @@ class InlineQueue(JobQueue):
                 logger.warning("Cancelled %d in-process jobs at shutdown", len(late))
 
 
+def queue_of(app: Starlette) -> JobQueue:
+    """The running app's job queue (``JobsModule.of(app)``).
+
+    Raises:
+        ModuleNotRunningError: The app does not run the jobs module.
+    """
+    # mypy refuses an abstract class as a type argument; isinstance takes it gladly.
+    return resource_of(app, "jobs", JobQueue)  # type: ignore[type-abstract]
+
+
 def get_queue(request: Request) -> JobQueue:
-    """FastAPI dependency: the app's job queue."""
-    queue: JobQueue | None = getattr(request.app.state, "jobs", None)
-    if queue is None:
-        raise RuntimeError("the jobs module is not installed: create_app(modules=[JobsModule()])")
-    return queue
+    """FastAPI dependency: the app's job queue (``JobsModule.of(app)``)."""
+    return queue_of(request.app)
 
 
 Queue = Annotated[JobQueue, Depends(get_queue)]

@@ -1,15 +1,23 @@
-"""Job functions: the ``@job`` decorator and the registry the worker and queues look them up in."""
+"""Job functions: the ``@job`` decorator, and the table of an app's jobs.
+
+A job belongs to an app because a module contributes it (``Module.jobs()``): the service's
+own through ``JobsModule(jobs=[...])``, the email module its send job. Decorating a function
+registers nothing globally, so no import exists only for its side effect.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from omnistack_core.installation import Installation
 from omnistack_core.jobs.errors import UnknownJobError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from omnistack_core.db.session import Database
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -20,8 +28,7 @@ class JobContext:
     """What a running job knows about itself and its service.
 
     Attributes:
-        app: The service's app, started: ``app.state.database``, ``app.state.redis``,
-            ``app.state.jobs`` and every module's resources.
+        app: The service's app, started: every module's resources (``EmailModule.of(app)``).
         job_id: This job's id (stable across attempts).
         job_name: The name it was registered under.
         attempt: 1 for the first run, 2 for the first retry...
@@ -32,13 +39,23 @@ class JobContext:
     job_name: str
     attempt: int
 
+    @property
+    def database(self) -> Database:
+        """The app's database: ``async with ctx.database.session() as session``."""
+        return Installation.of(self.app).require_database()
+
 
 JobFunction = Callable[Concatenate[JobContext, P], Awaitable[R]]
+
+Jobs = Sequence[Callable[..., Awaitable[Any]]]
+"""A list of job functions, as ``JobsModule(jobs=...)`` takes it: annotate a module-level list
+with it (``JOBS: Jobs = [...]``), since jobs with different arguments have no narrower type
+in common."""
 
 
 @dataclass(frozen=True, slots=True)
 class JobDefinition:
-    """A registered job.
+    """A job: a coroutine function and how it runs.
 
     Attributes:
         name: The name the queue carries (stable across refactors: not the import path).
@@ -54,13 +71,10 @@ class JobDefinition:
     timeout: float | None = None
 
 
-_registry: dict[str, JobDefinition] = {}
-
-
 def job(
     name: str | None = None, *, max_attempts: int | None = None, timeout: float | None = None
 ) -> Callable[[JobFunction[P, R]], JobFunction[P, R]]:
-    """Register a coroutine function as a job.
+    """Make a coroutine function a job; give it to ``JobsModule(jobs=[...])`` to run it.
 
     ``@job()`` names it after its module and function; pass ``name`` to keep the name stable
     when the code moves (queued jobs carry the name). The function is returned unchanged, so
@@ -70,47 +84,77 @@ def job(
         name: The job's name.
         max_attempts: Attempts for transient failures (default ``JOBS_MAX_ATTEMPTS``).
         timeout: Seconds one attempt may take (default ``JOBS_TIMEOUT_SECONDS``).
-
-    Raises:
-        ValueError: Another function is registered under the same name.
     """
 
-    def register(function: JobFunction[P, R]) -> JobFunction[P, R]:
+    def define(function: JobFunction[P, R]) -> JobFunction[P, R]:
         job_name = name or f"{function.__module__}.{function.__qualname__}"
-        existing = _registry.get(job_name)
-        if existing is not None and existing.function is not function:
-            raise ValueError(f"a job named {job_name!r} is already registered")
-        _registry[job_name] = JobDefinition(job_name, function, max_attempts, timeout)
-        function.job_name = job_name  # type: ignore[attr-defined]
+        definition = JobDefinition(job_name, function, max_attempts, timeout)
+        function.job_definition = definition  # type: ignore[attr-defined]
         return function
 
-    return register
+    return define
 
 
-def job_name(job: Callable[..., Any] | str) -> str:
-    """The registered name of ``job`` (a job function, or already a name).
-
-    Raises:
-        UnknownJobError: ``job`` was never registered.
-    """
-    name = job if isinstance(job, str) else getattr(job, "job_name", None)
-    if name is None or name not in _registry:
-        raise UnknownJobError(f"{job!r} is not a registered job: decorate it with @job()")
-    return name
-
-
-def definition(name: str) -> JobDefinition:
-    """The job registered as ``name``.
+def definition_of(function: Callable[..., Any]) -> JobDefinition:
+    """The :class:`JobDefinition` ``@job`` gave ``function``.
 
     Raises:
-        UnknownJobError: Nothing is registered under that name.
+        UnknownJobError: ``function`` is not decorated with ``@job``.
     """
-    try:
-        return _registry[name]
-    except KeyError:
-        raise UnknownJobError(f"no job named {name!r} is registered in this process") from None
+    definition = getattr(function, "job_definition", None)
+    if not isinstance(definition, JobDefinition):
+        raise UnknownJobError(f"{function!r} is not a job: decorate it with @job()")
+    return definition
 
 
-def registered_jobs() -> list[JobDefinition]:
-    """Every registered job, by name."""
-    return [_registry[name] for name in sorted(_registry)]
+class JobTable:
+    """The jobs one app runs, by name: what its queue accepts and its worker executes.
+
+    Args:
+        jobs: Job functions (decorated with ``@job``).
+
+    Raises:
+        UnknownJobError: One of them is not decorated with ``@job``.
+        ValueError: Two different functions share a name.
+    """
+
+    def __init__(self, jobs: Iterable[Callable[..., Any]]) -> None:
+        self._by_name: dict[str, JobDefinition] = {}
+        for function in jobs:
+            definition = definition_of(function)
+            existing = self._by_name.get(definition.name)
+            if existing is not None and existing.function is not definition.function:
+                raise ValueError(f"two jobs are named {definition.name!r}")
+            self._by_name[definition.name] = definition
+
+    @classmethod
+    def of(cls, app: FastAPI) -> JobTable:
+        """The table of every job ``app``'s modules contribute."""
+        return cls(Installation.of(app).jobs())
+
+    def name_of(self, job: Callable[..., Any] | str) -> str:
+        """The name of ``job`` (a job function, or already a name).
+
+        Raises:
+            UnknownJobError: This app does not run ``job``.
+        """
+        name = job if isinstance(job, str) else definition_of(job).name
+        self.definition(name)
+        return name
+
+    def definition(self, name: str) -> JobDefinition:
+        """The job named ``name``.
+
+        Raises:
+            UnknownJobError: This app does not run a job of that name.
+        """
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownJobError(
+                f"{name!r} is not a job of this app: give it to JobsModule(jobs=[...])"
+            ) from None
+
+    def definitions(self) -> list[JobDefinition]:
+        """Every job, by name."""
+        return [self._by_name[name] for name in sorted(self._by_name)]

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from typing import Any
 
-from omnistack_core.settings import Settings
+from pydantic import Field, SecretStr, field_validator
+
+from omnistack_core.module_settings import DEPLOYED, ModuleSettings, required
+from omnistack_core.settings import redis_url_scheme
 
 
-class JobsSettings(Settings):
-    """Settings of :class:`~omnistack_core.jobs.JobsModule` and of the worker."""
+class JobsSettings(ModuleSettings):
+    """Settings of :class:`~omnistack_core.jobs.JobsModule` and of the worker.
+
+    Validator names start with ``_jobs_``: a service composes every module's settings class
+    into one, where validators must not share names.
+    """
+
+    module = "jobs"
+
+    redis_url: SecretStr | None = None
+    """Redis, where the queue is (``redis://``, ``rediss://``, ``unix://``); without it jobs
+    run inside the app, in development and test only."""
 
     jobs_queue_name: str = Field(default="omnistack:queue", min_length=1)
     """The Redis key of the queue; services sharing a Redis use different names."""
@@ -36,15 +49,14 @@ class JobsSettings(Settings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """Serve the worker's Prometheus metrics on this port (none when unset)."""
 
-    @field_validator("redis_url")
+    _jobs_redis_url_required = required(
+        "redis_url",
+        module="jobs",
+        environments=DEPLOYED,
+        hint="jobs run in-process without Redis only in development and test",
+    )
+
+    @field_validator("redis_url", mode="before")
     @classmethod
-    def _redis_outside_development(
-        cls, value: SecretStr | None, info: ValidationInfo
-    ) -> SecretStr | None:
-        environment = info.data.get("environment")
-        if value is None and environment not in ("development", "test", None):
-            raise ValueError(
-                f"required with the jobs module when ENVIRONMENT={environment}: jobs run "
-                "in-process without Redis only in development and test"
-            )
-        return value
+    def _jobs_redis_url_scheme(cls, value: Any) -> Any:
+        return redis_url_scheme(value)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -26,17 +27,17 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob
 from arq.worker import Retry, func
 
+from omnistack_core.installation import Installation
 from omnistack_core.jobs.execution import META_KEY, RetryLater, job_request_id, run_attempt
 from omnistack_core.jobs.failed import FailedJobs
 from omnistack_core.jobs.metrics import job_metrics
-from omnistack_core.jobs.registry import JobContext, JobDefinition, registered_jobs
+from omnistack_core.jobs.queue import JobQueue, queue_of
+from omnistack_core.jobs.registry import JobContext, JobDefinition, JobTable
 from omnistack_core.jobs.serialization import dumps, loads
 from omnistack_core.jobs.settings import JobsSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-    from omnistack_core.jobs.queue import JobQueue
 
 logger = logging.getLogger("omnistack.jobs")
 
@@ -61,29 +62,35 @@ def worker_settings(
 
         from omnistack_core.jobs import worker_settings
 
-        from app.jobs import tasks  # noqa: F401  (registers the @job functions)
         from app.main import app
 
         WorkerSettings = worker_settings(app)
 
     Args:
         app: The service's app; the worker runs its lifespan and hands it to jobs.
-        jobs: The job functions this worker runs; every registered job when None.
+        jobs: The job functions this worker runs; when None, every job the app's modules
+            contribute (``JobsModule(jobs=[...])``, the email module's send job...).
         cron_jobs: Periodic jobs (``arq.cron.cron(...)``).
 
     Returns:
         The settings class for ``arq app.jobs.worker.WorkerSettings``.
 
     Raises:
-        TypeError: ``app`` was not built with the jobs module's settings.
+        TypeError: ``app`` does not run the jobs module, or has no ``REDIS_URL``.
     """
-    settings = app.state.settings
-    if not isinstance(settings, JobsSettings):
-        raise TypeError("the app must be built with JobsModule: create_app(modules=[JobsModule()])")
+    _route_arq_command_logging()
+    installation = Installation.of(app)
+    settings = installation.settings
+    if not installation.installed("jobs") or not isinstance(settings, JobsSettings):
+        raise TypeError("the app must run the jobs module: create_app(modules=[JobsModule()])")
     if settings.redis_url is None:
         raise TypeError("a worker needs REDIS_URL; without it jobs run inside the app")
-    wanted = {getattr(job, "job_name", None) for job in jobs} if jobs is not None else None
-    definitions = [d for d in registered_jobs() if wanted is None or d.name in wanted]
+    table = JobTable(installation.jobs())
+    definitions = (
+        table.definitions()
+        if jobs is None
+        else [table.definition(table.name_of(job)) for job in jobs]
+    )
     functions = [_arq_function(definition, settings) for definition in definitions]
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -112,6 +119,29 @@ def worker_settings(
             "on_shutdown": shutdown,
         },
     )
+
+
+def _route_arq_command_logging() -> None:
+    """Under the ``arq`` command, let arq's records go through the service's log handler.
+
+    The command configures a plain-text handler of its own for the ``arq`` logger after it
+    has imported the worker settings (this runs during that import), so the worker's first
+    lines came out as text, and twice (the root handler has them too). It reads that
+    configuration from ``arq.cli.default_log_config`` when it applies it: replaced here, the
+    ``arq`` logger keeps no handler and propagates to the service's.
+    """
+    command = sys.modules.get("arq.cli")
+    if command is not None:
+        command.default_log_config = _propagating_log_config  # type: ignore[attr-defined]
+
+
+def _propagating_log_config(verbose: bool) -> dict[str, Any]:  # noqa: FBT001 - arq's signature
+    level = "DEBUG" if verbose else "INFO"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {"arq": {"level": level, "handlers": [], "propagate": True}},
+    }
 
 
 def _arq_function(definition: JobDefinition, settings: JobsSettings) -> Any:
@@ -156,9 +186,11 @@ async def _start(ctx: dict[str, Any], app: FastAPI, settings: JobsSettings) -> N
         from prometheus_client import start_http_server  # noqa: PLC0415 - observability extra
 
         start_http_server(settings.worker_metrics_port)
-    queue: JobQueue = app.state.jobs
+    queue = queue_of(app)
     ctx["relay"] = asyncio.get_running_loop().create_task(_relay(queue, settings))
-    logger.info("Worker started: %d jobs on %s", len(registered_jobs()), settings.jobs_queue_name)
+    logger.info(
+        "Worker started: %d jobs on %s", len(queue.jobs.definitions()), settings.jobs_queue_name
+    )
 
 
 async def _stop(ctx: dict[str, Any]) -> None:

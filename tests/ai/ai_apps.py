@@ -13,7 +13,7 @@ from fastapi import FastAPI, Header
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 
-from omnistack_core import create_app
+from omnistack_core import Settings, create_app
 from omnistack_core.ai import (
     AI,
     AIModule,
@@ -27,6 +27,10 @@ from omnistack_core.settings import load_settings
 from tests.ai.ai_clients import MODELS, Providers
 
 
+class ServiceSettings(Settings, AISettings):
+    """The settings of a service with the AI module."""
+
+
 class Question(BaseModel):
     text: str
     provider: str = "openai"
@@ -36,7 +40,7 @@ class Question(BaseModel):
 def ai_app(providers: Providers, module: AIModule | None = None, **values: Any) -> FastAPI:
     """A service with ``POST /chat`` (JSON, or SSE when asked), the caller named by X-User."""
     settings = load_settings(
-        AISettings,
+        ServiceSettings,
         env_file=None,
         openai_api_key=providers.openai.api_key,
         openai_base_url=providers.openai.url,

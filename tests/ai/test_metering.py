@@ -7,6 +7,7 @@ import pytest
 
 from omnistack_core import create_app
 from omnistack_core.ai import AIModule, AISettings, ChatRequest, Message, UsageRecord
+from omnistack_core.billing import BillingModule
 from omnistack_core.testing import app_client
 from tests.ai.ai_clients import Providers
 
@@ -25,7 +26,7 @@ async def test_each_call_is_metered_once_under_its_usage_id(providers: Providers
 
         async def meter(record: UsageRecord) -> None:
             if record.user_id is not None:
-                await app.state.billing.report_usage(
+                await BillingModule.of(app).report_usage(
                     record.user_id,
                     "ai_tokens",
                     record.usage.total_tokens,
@@ -57,10 +58,10 @@ async def test_each_call_is_metered_once_under_its_usage_id(providers: Providers
                 json={"plan": "pro"},
                 headers=billing_apps.auth_headers("user-ada"),
             )
-            await app.state.ai.chat(
+            await AIModule.of(app).chat(
                 ChatRequest([Message.user("Hi")], model="openai:gpt-4o-mini", user_id="user-ada")
             )
-            await app.state.ai.chat(
+            await AIModule.of(app).chat(
                 ChatRequest([Message.user("Hi")], model="openai:gpt-4o-mini", user_id="user-bob")
             )
 

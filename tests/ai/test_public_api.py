@@ -37,13 +37,13 @@ def test_the_sdks_load_only_when_their_provider_is_first_used(providers: Provide
         import asyncio, sys
         from omnistack_core import create_app
         from omnistack_core.ai import AIModule, ChatRequest, Message
+        from omnistack_core import Settings, settings_class_for
         from omnistack_core.settings import load_settings
-        from omnistack_core.ai import AISettings
 
         loaded = lambda: sorted(m for m in ("openai", "anthropic") if m in sys.modules)
         print(loaded())
         settings = load_settings(
-            AISettings, env_file=None,
+            settings_class_for([AIModule()], base=Settings), env_file=None,
             openai_api_key="{providers.openai.api_key}", openai_base_url="{providers.openai.url}",
             anthropic_api_key="sk-ant-unused",
         )
@@ -53,7 +53,7 @@ def test_the_sdks_load_only_when_their_provider_is_first_used(providers: Provide
             async with app.router.lifespan_context(app):
                 print(loaded())
                 request = ChatRequest([Message.user("Hi")], model="openai:gpt-4o-mini")
-                await app.state.ai.chat(request)
+                await AIModule.of(app).chat(request)
                 print(loaded())
 
         asyncio.run(main())

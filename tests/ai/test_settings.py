@@ -55,19 +55,22 @@ def test_base_urls_need_tls_beyond_the_private_network(url: str, accepted: bool)
         assert set(problems(**values)) == {"OPENAI_BASE_URL"}
 
 
-async def test_a_configured_model_without_its_key_stops_the_start(
+def test_a_configured_model_without_its_key_refuses_the_app(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AI_DEFAULT_MODEL", "openai:gpt-4o-mini")
     monkeypatch.setenv("AI_FALLBACK_MODELS", "anthropic:claude-haiku-4-5")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
-    app = create_app(modules=[AIModule()])
 
     with pytest.raises(ConfigurationError) as raised:
-        async with app_client(app):
-            pass
+        create_app(modules=[AIModule()])
 
-    assert [p.variable for p in raised.value.problems] == ["ANTHROPIC_API_KEY"]
+    assert [(p.variable, p.message) for p in raised.value.problems] == [
+        (
+            "ANTHROPIC_API_KEY",
+            "required with the ai module when AI_FALLBACK_MODELS=anthropic:claude-haiku-4-5",
+        )
+    ]
     assert "sk-test-key" not in str(raised.value)
 
 
@@ -86,7 +89,7 @@ async def test_a_request_without_a_model_is_a_503_that_costs_no_quota(
         async with app_client(app) as client:
             first = await client.post("/ask")
             second = await client.post("/ask")
-            spent = await app.state.ai.quota.spent("ada")
+            spent = await AIModule.of(app).quota.spent("ada")
 
     assert first.status_code == second.status_code == 503
     assert first.json()["detail"] == "AI is not configured."

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 
-from omnistack_core import create_app
+from omnistack_core import Settings, create_app
 from omnistack_core.auth import (
     AuthModule,
     AuthSettings,
@@ -20,9 +20,13 @@ from omnistack_core.settings import load_settings
 from omnistack_core.testing.issuer import LocalIssuer
 
 
+class ServiceSettings(Settings, AuthSettings):
+    """The settings of a service with the auth module."""
+
+
 def auth_app(**settings: Any) -> FastAPI:
     """An app with the auth module and a few protected routes."""
-    app = create_app(load_settings(AuthSettings, **settings), modules=[AuthModule()])
+    app = create_app(load_settings(ServiceSettings, **settings), modules=[AuthModule()])
 
     @app.get("/me")
     async def me(user: CurrentUser) -> dict[str, Any]:

@@ -39,6 +39,68 @@ def test_production_with_the_auth_module_needs_a_provider(monkeypatch: pytest.Mo
     assert "supabase or clerk" in problems(caught.value)["AUTH_PROVIDER"]
 
 
+def test_auth_provider_requires_its_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_PROVIDER", "clerk")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(AuthSettings)
+
+    assert problems(caught.value) == {
+        "CLERK_ISSUER_URL": "required with the auth module when AUTH_PROVIDER=clerk"
+    }
+
+
+def test_issuer_urls_must_be_https_outside_development_and_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    monkeypatch.setenv("AUTH_PROVIDER", "clerk")
+    monkeypatch.setenv("CLERK_ISSUER_URL", "http://clerk.example.com")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(AuthSettings)
+
+    assert "https://" in problems(caught.value)["CLERK_ISSUER_URL"]
+
+
+def test_the_auth_settings_need_neither_a_database_nor_a_secret_key_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("AUTH_PROVIDER", "supabase")
+    monkeypatch.setenv("SUPABASE_PROJECT_URL", "https://abc.supabase.co/")
+
+    settings = load_settings(AuthSettings)
+
+    assert settings.supabase_project_url == "https://abc.supabase.co"
+    assert "database_url" not in AuthSettings.model_fields
+
+
+@pytest.mark.parametrize("environment", ["test", "staging"])
+def test_dev_tokens_outside_development_need_the_secret_key(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv("AUTH_PROVIDER", "dev")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(AuthSettings)
+
+    assert problems(caught.value)["SECRET_KEY"].startswith(
+        "required with the auth module when AUTH_PROVIDER=dev"
+    )
+
+
+def test_dev_tokens_are_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("AUTH_PROVIDER", "dev")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(AuthSettings)
+
+    assert "refused in production" in problems(caught.value)["AUTH_PROVIDER"]
+
+
 def test_authorized_parties_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "CLERK_AUTHORIZED_PARTIES", "https://app.example.com/, https://admin.example.com"

@@ -10,7 +10,7 @@ import httpx
 from fastapi import Depends, FastAPI
 from sqlalchemy import func, select
 
-from omnistack_core import create_app
+from omnistack_core import Settings, create_app
 from omnistack_core.auth import AuthModule, AuthSettings, auth_metadata, mint_dev_token
 from omnistack_core.billing import (
     BillingModule,
@@ -27,7 +27,7 @@ from omnistack_core.testing.stripe_server import LocalStripe
 SECRET_KEY = "billing-tests-secret-key-0123456789abcdef"
 
 
-class ServiceSettings(BillingSettings, AuthSettings):
+class ServiceSettings(Settings, BillingSettings, AuthSettings):
     """The settings of a service with auth and billing."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omnistack_core.billing import BillingModule
 from omnistack_core.testing.stripe_server import LocalStripe
 from tests.billing.billing_apps import auth_headers, billing_app, running
 
@@ -15,7 +16,7 @@ async def test_usage_is_reported_once_per_identifier(
         await client.post(
             "/api/v1/billing/checkout", json={"plan": "pro"}, headers=auth_headers("user-ada")
         )
-        billing = app.state.billing
+        billing = BillingModule.of(app)
         first = await billing.report_usage("user-ada", "ai_tokens", 120, identifier="use-1")
         again = await billing.report_usage("user-ada", "ai_tokens", 120, identifier="use-1")
         other = await billing.report_usage("user-ada", "ai_tokens", 30, identifier="use-2")

@@ -120,4 +120,5 @@ def test_every_modules_rules_hold_when_all_modules_are_composed(
         assert {problem.variable for problem in raised.value.problems} == {
             "RESEND_WEBHOOK_SECRET",
             "STRIPE_WEBHOOK_SECRET",
+            "BILLING_PLANS",
         }

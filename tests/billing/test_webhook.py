@@ -285,10 +285,10 @@ async def test_replay_processes_the_events_that_failed(
                 local_stripe,
                 subscription_event(local_stripe, subscription_id, quantity=quantity),
             )
-        still_broken = await app.state.billing_webhooks.replay_failed()
+        still_broken = await BillingModule.webhooks(app).replay_failed()
         broken = False
-        fixed = await app.state.billing_webhooks.replay_failed()
-        nothing_left = await app.state.billing_webhooks.replay_failed()
+        fixed = await BillingModule.webhooks(app).replay_failed()
+        nothing_left = await BillingModule.webhooks(app).replay_failed()
         row = await stored_subscription(app, subscription_id)
 
     assert still_broken == (0, 2)

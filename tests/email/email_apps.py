@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from omnistack_core import create_app
+from omnistack_core import Settings, create_app
 from omnistack_core.email import EmailModule, EmailSettings, email_metadata
 from omnistack_core.settings import load_settings
 from omnistack_core.testing import app_client
@@ -17,9 +17,13 @@ from omnistack_core.testing import app_client
 SENDER = "Acme <hello@acme.example.com>"
 
 
+class ServiceSettings(Settings, EmailSettings):
+    """The settings of a service with the email module."""
+
+
 def email_app(module: EmailModule | None = None, **settings: Any) -> FastAPI:
     """An app with the email module and the given settings (field names)."""
-    return create_app(load_settings(EmailSettings, **settings), modules=[module or EmailModule()])
+    return create_app(load_settings(ServiceSettings, **settings), modules=[module or EmailModule()])
 
 
 @asynccontextmanager

@@ -21,10 +21,12 @@ from omnistack_core.jobs import (
     InlineQueue,
     JobContext,
     JobsModule,
+    JobTable,
     TransientError,
+    UnknownJobError,
     jobs_metadata,
-    registered_jobs,
 )
+from omnistack_core.testing import app_client
 from omnistack_core.testing.resend_server import LocalResend
 from tests.email.email_apps import SENDER, running
 
@@ -52,7 +54,7 @@ async def service(
     async with running(app):
         async with app.state.database.engine.begin() as connection:
             await connection.run_sync(jobs_metadata.create_all)
-        queue = app.state.jobs
+        queue = JobsModule.of(app)
         assert isinstance(queue, InlineQueue)
         yield Service(app, queue, resend_server)
 
@@ -63,12 +65,21 @@ def message(**fields: object) -> EmailMessage:
     return EmailMessage(**values)  # type: ignore[arg-type]
 
 
-def test_the_send_job_is_registered_with_the_jobs_module() -> None:
-    EmailModule()
+def test_the_email_module_gives_the_app_its_send_job() -> None:
+    app = create_app(modules=[JobsModule(), EmailModule()])
 
-    [definition] = [d for d in registered_jobs() if d.name == SEND_JOB_NAME]
+    definition = JobTable.of(app).definition(SEND_JOB_NAME)
     assert definition.function is send_email_job
     assert definition.max_attempts == SEND_JOB_ATTEMPTS
+
+
+async def test_without_the_email_module_the_queue_refuses_a_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = create_app(modules=[JobsModule()])
+    async with app_client(app):
+        with pytest.raises(UnknownJobError, match="not a job of this app"):
+            await send_email_later(JobsModule.of(app), message())
 
 
 async def test_the_same_message_queued_twice_is_one_job_and_one_email(service: Service) -> None:
@@ -153,7 +164,7 @@ async def test_the_job_lets_a_permanent_error_through(service: Service) -> None:
 
 
 async def test_a_send_to_a_suppressed_address_is_skipped_by_the_job(service: Service) -> None:
-    await service.app.state.email.suppressions.add("ada@example.com", "bounced")
+    await EmailModule.of(service.app).suppressions.add("ada@example.com", "bounced")
 
     await send_email_later(service.queue, message())
     await service.queue.drain()

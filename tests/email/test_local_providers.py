@@ -89,7 +89,7 @@ async def test_email_provider_memory_keeps_messages_on_the_apps_provider() -> No
 
     async with running(app):
         await send_email(app, message(from_=None))
-        provider = app.state.email.provider
+        provider = EmailModule.of(app).provider
 
     assert isinstance(provider, MemoryProvider)
     [sent] = provider.outbox

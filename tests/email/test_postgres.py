@@ -38,7 +38,7 @@ async def test_concurrent_deliveries_of_one_webhook_are_handled_once(
             *(client.post("/api/v1/email/webhook", headers=headers, content=body) for _ in range(3))
         )
         result = await send_email(app, EmailMessage(to=address, subject="Hi", text="Hello"))
-        removed = await app.state.email.suppressions.remove(address.upper())
+        removed = await EmailModule.of(app).suppressions.remove(address.upper())
         again = await send_email(app, EmailMessage(to=address, subject="Hi", text="Hello"))
 
     assert sorted(r.json()["status"] for r in responses) == ["duplicate", "duplicate", "handled"]

@@ -9,8 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
+from omnistack_core import ModuleNotRunningError
 from omnistack_core.email import (
     EmailMessage,
+    EmailModule,
     EmailTransientError,
     InvalidMessageError,
     Mailer,
@@ -147,7 +149,7 @@ async def test_send_email_accepts_the_request(resend_server: LocalResend) -> Non
 
 
 async def test_without_the_module_send_email_says_what_to_install() -> None:
-    with pytest.raises(RuntimeError, match=r"create_app\(modules=\[EmailModule\(\)\]\)"):
+    with pytest.raises(ModuleNotRunningError, match=r"the email module is not installed"):
         await send_email(FastAPI(), message())
 
 
@@ -155,7 +157,7 @@ async def test_the_provider_is_closed_at_shutdown(resend_server: LocalResend) ->
     app = resend_app(resend_server)
 
     async with running(app):
-        client: httpx.AsyncClient = app.state.email.provider._http
+        client: httpx.AsyncClient = EmailModule.of(app).provider._http
 
     assert client.is_closed
 

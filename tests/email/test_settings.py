@@ -32,8 +32,10 @@ def test_resend_without_its_key_and_a_sender_lists_both_at_once(
         create_app(modules=[EmailModule()])
 
     found = problems(caught.value)
-    assert found["RESEND_API_KEY"] == "required when EMAIL_PROVIDER=resend"
-    assert found["EMAIL_FROM"].startswith("required when EMAIL_PROVIDER=resend")
+    assert found["RESEND_API_KEY"] == "required with the email module when EMAIL_PROVIDER=resend"
+    assert found["EMAIL_FROM"].startswith(
+        "required with the email module when EMAIL_PROVIDER=resend"
+    )
     assert len(caught.value.problems) == 2
 
 
@@ -46,8 +48,8 @@ def test_smtp_without_a_host_and_a_sender_lists_both_at_once(
         create_app(modules=[EmailModule()])
 
     found = problems(caught.value)
-    assert found["SMTP_HOST"] == "required when EMAIL_PROVIDER=smtp"
-    assert found["EMAIL_FROM"].startswith("required when EMAIL_PROVIDER=smtp")
+    assert found["SMTP_HOST"] == "required with the email module when EMAIL_PROVIDER=smtp"
+    assert found["EMAIL_FROM"].startswith("required with the email module when EMAIL_PROVIDER=smtp")
     assert "SMTP_USERNAME and SMTP_PASSWORD go together" in found["SMTP_PASSWORD"]
 
 

@@ -141,7 +141,7 @@ async def test_email_templates_dir_is_used_by_the_apps_sender(tmp_path: Path) ->
     app = email_app(EmailModule(provider=memory), email_templates_dir=folder, email_from=SENDER)
 
     async with running(app):
-        rendered = app.state.email.templates.render("hello", {"name": "Ada"})
+        rendered = EmailModule.of(app).templates.render("hello", {"name": "Ada"})
         await send_email(app, rendered.message(to="ada@example.com"))
 
     [sent] = memory.outbox

@@ -294,7 +294,7 @@ async def test_a_complaint_suppresses_the_address(harness: Harness) -> None:
 
     await harness.post(headers, body)
 
-    assert await harness.app.state.email.suppressions.find(["carol@example.com"]) == {
+    assert await EmailModule.of(harness.app).suppressions.find(["carol@example.com"]) == {
         "carol@example.com"
     }
 

@@ -4,9 +4,10 @@ import asyncio
 import time
 
 import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from omnistack_core import create_app, load_settings
+from omnistack_core import Settings, create_app, load_settings
 from omnistack_core.health import HealthCheck, register_check, run_checks
 from omnistack_core.testing import app_client
 
@@ -25,6 +26,12 @@ async def ignore_cancellation(app: Starlette) -> None:
             await asyncio.sleep(0.05)
         except asyncio.CancelledError:
             continue
+
+
+class KeyedSettings(Settings):
+    """A service whose module holds a secret of its own, as billing does."""
+
+    stripe_secret_key: SecretStr | None = None
 
 
 async def leak_credentials(app: Starlette) -> None:
@@ -94,7 +101,7 @@ async def test_a_non_critical_failure_is_degraded_and_keeps_the_service_ready() 
 
 
 async def test_check_errors_never_show_passwords_or_secrets() -> None:
-    app = create_app(load_settings(stripe_secret_key="sk_test_abcdef"))
+    app = create_app(load_settings(KeyedSettings, stripe_secret_key="sk_test_abcdef"))
     register_check(app, HealthCheck("leaky", leak_credentials))
 
     async with app_client(app) as client:

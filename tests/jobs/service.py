@@ -12,8 +12,13 @@ import os
 
 from redis.asyncio import Redis
 
-from omnistack_core.jobs import JobContext, TransientError, job, once
+from omnistack_core import Settings
+from omnistack_core.jobs import JobContext, JobsSettings, TransientError, job, once
 from omnistack_core.request_context import current_request_id
+
+
+class ServiceSettings(Settings, JobsSettings):
+    """The settings of a service with the jobs module."""
 
 
 def trace_client() -> Redis:
@@ -57,3 +62,7 @@ async def deliver_once(ctx: JobContext, key: str) -> None:
         if first:
             await asyncio.sleep(1.5)  # long enough to be killed in the middle
             await trace(ctx, "delivered")
+
+
+JOBS = [record, flaky, broken, deliver_once]
+"""The jobs a test service gives ``JobsModule(jobs=...)``."""

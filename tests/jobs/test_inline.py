@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from omnistack_core import ConfigurationError, create_app, load_settings
-from omnistack_core.jobs import InlineQueue, JobsModule, JobsSettings, Queue, UnknownJobError
+from omnistack_core.jobs import InlineQueue, JobsModule, Queue, UnknownJobError
 from omnistack_core.testing import app_client
 from tests.jobs import service
 
@@ -31,8 +31,8 @@ async def traces(client: Redis, job_id: str = "all") -> list[dict[str, object]]:
 
 def inline_app() -> FastAPI:
     app = create_app(
-        load_settings(JobsSettings, jobs_retry_base_seconds=0.01, log_format="json"),
-        modules=[JobsModule()],
+        load_settings(service.ServiceSettings, jobs_retry_base_seconds=0.01, log_format="json"),
+        modules=[JobsModule(jobs=service.JOBS)],
     )
 
     @app.post("/signup/{user}")
@@ -45,7 +45,7 @@ def inline_app() -> FastAPI:
 async def test_without_redis_jobs_run_in_process(trace: Redis) -> None:
     app = inline_app()
     async with app_client(app) as client:
-        queue = app.state.jobs
+        queue = JobsModule.of(app)
         assert isinstance(queue, InlineQueue)
         response = await client.post("/signup/ada", headers={"X-Request-ID": "req-signup"})
         await queue.drain()
@@ -60,7 +60,7 @@ async def test_the_request_id_reaches_the_jobs_log_lines(
     app = inline_app()
     async with app_client(app) as client:
         await client.post("/signup/bo", headers={"X-Request-ID": "req-logged"})
-        await app.state.jobs.drain()
+        await JobsModule.of(app).drain()
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line[:1] == "{"]
     [job_line] = [line for line in lines if line["logger"] == "omnistack.jobs"]
@@ -71,8 +71,8 @@ async def test_the_request_id_reaches_the_jobs_log_lines(
 async def test_transient_failures_are_retried_until_they_pass(trace: Redis) -> None:
     app = inline_app()
     async with app_client(app):
-        job_id = await app.state.jobs.enqueue(service.flaky, 2)
-        await app.state.jobs.drain()
+        job_id = await JobsModule.of(app).enqueue(service.flaky, 2)
+        await JobsModule.of(app).drain()
 
     assert [entry["event"] for entry in await traces(trace, str(job_id))] == [
         "attempt",
@@ -87,7 +87,7 @@ async def test_a_job_out_of_attempts_or_failing_for_good_is_kept_as_failed(
 ) -> None:
     app = inline_app()
     async with app_client(app):
-        queue = app.state.jobs
+        queue = JobsModule.of(app)
         exhausted = await queue.enqueue(service.flaky, 5)
         broken = await queue.enqueue(service.broken)
         await queue.drain()
@@ -107,7 +107,7 @@ async def test_a_job_out_of_attempts_or_failing_for_good_is_kept_as_failed(
 async def test_a_job_id_makes_enqueueing_idempotent(trace: Redis) -> None:
     app = inline_app()
     async with app_client(app):
-        queue = app.state.jobs
+        queue = JobsModule.of(app)
         first = await queue.enqueue(service.record, "x", job_id="once-only", defer_by=0.2)
         second = await queue.enqueue(service.record, "x", job_id="once-only")
         await queue.drain()
@@ -120,9 +120,9 @@ async def test_arguments_must_be_json_and_jobs_registered() -> None:
     app = inline_app()
     async with app_client(app):
         with pytest.raises(TypeError, match="must be JSON"):
-            await app.state.jobs.enqueue(service.record, object())
-        with pytest.raises(UnknownJobError, match="not a registered job"):
-            await app.state.jobs.enqueue("tests.nobody")
+            await JobsModule.of(app).enqueue(service.record, object())
+        with pytest.raises(UnknownJobError, match="not a job of this app"):
+            await JobsModule.of(app).enqueue("tests.nobody")
 
 
 def test_production_needs_redis_with_the_jobs_module(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,4 +131,4 @@ def test_production_needs_redis_with_the_jobs_module(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db/app")
 
     with pytest.raises(ConfigurationError, match="REDIS_URL: required with the jobs module"):
-        create_app(modules=[JobsModule()])
+        create_app(modules=[JobsModule(jobs=service.JOBS)])

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from omnistack_core import create_app, load_settings
-from omnistack_core.jobs import JobsModule, JobsSettings, job_outbox, jobs_metadata
+from omnistack_core.jobs import JobsModule, job_outbox, jobs_metadata
 from omnistack_core.testing import app_client
 from omnistack_core.testing.pytest_plugin import services_required
 from tests.jobs import service
@@ -38,7 +38,7 @@ async def create_tables(app: FastAPI) -> None:
 
 async def enqueue_then_fail(app: FastAPI) -> None:
     async with app.state.database.session() as session:
-        await app.state.jobs.enqueue(service.record, "never", session=session)
+        await JobsModule.of(app).enqueue(service.record, "never", session=session)
         raise RuntimeError("payment declined")
 
 
@@ -46,12 +46,14 @@ async def test_a_rolled_back_transaction_never_sends_its_job(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JOBS_TRACE_URL", redis_url)
-    app = create_app(load_settings(JobsSettings), modules=[JobsModule()])
+    app = create_app(
+        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
+    )
     async with app_client(app):
         await create_tables(app)
         with pytest.raises(RuntimeError, match="payment declined"):
             await enqueue_then_fail(app)
-        await app.state.jobs.drain()
+        await JobsModule.of(app).drain()
         rows = await outbox_rows(app)
 
     trace = Redis.from_url(redis_url)
@@ -64,12 +66,14 @@ async def test_a_committed_transaction_sends_its_job_once(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JOBS_TRACE_URL", redis_url)
-    app = create_app(load_settings(JobsSettings), modules=[JobsModule()])
+    app = create_app(
+        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
+    )
     async with app_client(app):
         await create_tables(app)
         async with app.state.database.session() as session:
-            job_id = await app.state.jobs.enqueue(service.record, "kept", session=session)
-        await app.state.jobs.drain()
+            job_id = await JobsModule.of(app).enqueue(service.record, "kept", session=session)
+        await JobsModule.of(app).drain()
         rows = await outbox_rows(app)
 
     trace = Redis.from_url(redis_url)
@@ -154,12 +158,14 @@ async def test_a_job_committed_while_redis_is_down_runs_once_it_is_back(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     own_redis.start()
-    app = create_app(load_settings(JobsSettings), modules=[JobsModule()])
+    app = create_app(
+        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
+    )
     async with app_client(app):
         await create_tables(app)
         own_redis.stop()
         async with app.state.database.session() as session:
-            job_id = await app.state.jobs.enqueue(service.record, "survives", session=session)
+            job_id = await JobsModule.of(app).enqueue(service.record, "survives", session=session)
         await asyncio.sleep(1)  # the after-commit publish fails: Redis is down
         assert await outbox_rows(app) == 1
 

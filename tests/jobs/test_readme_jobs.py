@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omnistack_core.jobs import InlineQueue, JobsModule
 from omnistack_core.testing import app_client
 from tests.test_readme import python_blocks
 
@@ -15,7 +16,9 @@ async def test_the_jobs_example_enqueues_once_per_user() -> None:
     async with app_client(app) as client:
         first = await client.post("/api/v1/signup/u1")
         again = await client.post("/api/v1/signup/u1")
-        await app.state.jobs.drain()
+        queue = JobsModule.of(app)
+        assert isinstance(queue, InlineQueue)
+        await queue.drain()
 
     assert first.json() == {"job": "welcome:u1"}
     assert again.json() == {"job": None}

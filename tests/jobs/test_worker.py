@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from omnistack_core import create_app, load_settings
 from omnistack_core.cli import main
 from omnistack_core.email import EmailMessage, EmailModule, email_metadata, send_email_later
-from omnistack_core.jobs import JobsModule, JobsSettings, Queue, RedisQueue
+from omnistack_core.jobs import JobsModule, Queue, RedisQueue
 from omnistack_core.testing import LocalResend, app_client
 from tests.jobs import service
 
@@ -91,7 +91,9 @@ async def trace(redis_url: str) -> AsyncIterator[Redis]:
 
 
 def enqueuing_app() -> FastAPI:
-    app = create_app(load_settings(JobsSettings), modules=[JobsModule()])
+    app = create_app(
+        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
+    )
 
     @app.post("/record/{value}")
     async def record(value: str, queue: Queue) -> dict[str, str | None]:
@@ -134,7 +136,7 @@ async def test_a_worker_runs_jobs_with_the_request_id_of_their_request(
     worker = start_worker()
     app = enqueuing_app()
     async with app_client(app) as client:
-        assert isinstance(app.state.jobs, RedisQueue)
+        assert isinstance(JobsModule.of(app), RedisQueue)
         response = await client.post("/record/ada", headers={"X-Request-ID": "req-worker"})
     job_id = response.json()["job_id"]
 
@@ -160,9 +162,9 @@ async def test_failures_are_retried_with_backoff_recorded_and_retried_by_hand(
     start_worker()
     app = enqueuing_app()
     async with app_client(app):
-        exhausted = await app.state.jobs.enqueue(service.flaky, 5)
-        broken = await app.state.jobs.enqueue(service.broken)
-        succeeded = await app.state.jobs.enqueue(service.record, "fine")
+        exhausted = await JobsModule.of(app).enqueue(service.flaky, 5)
+        broken = await JobsModule.of(app).enqueue(service.broken)
+        succeeded = await JobsModule.of(app).enqueue(service.record, "fine")
     await wait_for(trace, str(exhausted), "attempt", count=3)
     await wait_for(trace, str(broken), "attempt")
     await wait_for(trace, str(succeeded), "record")
@@ -223,7 +225,7 @@ async def test_a_worker_killed_mid_job_leaves_it_to_another_which_delivers_once(
     first = start_worker()
     app = enqueuing_app()
     async with app_client(app):
-        job_id = str(await app.state.jobs.enqueue(service.deliver_once, "order-7"))
+        job_id = str(await JobsModule.of(app).enqueue(service.deliver_once, "order-7"))
     await wait_for(trace, job_id, "started")
     first.kill()  # SIGKILL, in the middle of the delivery
     first.communicate(timeout=30)
@@ -243,7 +245,7 @@ async def test_sigterm_lets_a_running_job_finish(
     worker = start_worker()
     app = enqueuing_app()
     async with app_client(app):
-        job_id = str(await app.state.jobs.enqueue(service.deliver_once, "order-8"))
+        job_id = str(await JobsModule.of(app).enqueue(service.deliver_once, "order-8"))
     await wait_for(trace, job_id, "started")
     worker.send_signal(signal.SIGTERM)
 
@@ -257,7 +259,7 @@ async def test_the_queue_depth_is_on_the_apis_metrics(environment: dict[str, str
     app = enqueuing_app()
     async with app_client(app) as client:
         for n in range(3):
-            await app.state.jobs.enqueue(service.record, str(n), defer_by=60)
+            await JobsModule.of(app).enqueue(service.record, str(n), defer_by=60)
         text = (await client.get("/api/v1/public/metrics")).text
 
     [queued] = [
@@ -286,12 +288,12 @@ async def test_an_email_job_killed_after_delivery_still_delivers_once(
         monkeypatch.setenv(name, value)
     local_resend.answer_delay = 3  # delivered, then the answer is slow: time to die
     first = start_worker()
-    app = create_app(modules=[JobsModule(), EmailModule()])
+    app = create_app(modules=[JobsModule(jobs=service.JOBS), EmailModule()])
     message = EmailMessage(to="ada@example.com", subject="Your receipt", html="<p>Paid.</p>")
     async with app_client(app):
         async with app.state.database.engine.begin() as connection:
             await connection.run_sync(email_metadata.create_all)
-        job_id = await send_email_later(app.state.jobs, message)
+        job_id = await send_email_later(JobsModule.of(app), message)
     deadline = time.monotonic() + 30
     while not local_resend.deliveries:
         assert time.monotonic() < deadline, "the first worker never sent the email"

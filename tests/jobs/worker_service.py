@@ -3,7 +3,7 @@
 from omnistack_core import create_app
 from omnistack_core.email import EmailModule
 from omnistack_core.jobs import JobsModule, worker_settings
-from tests.jobs import service  # noqa: F401 - registers the jobs
+from tests.jobs.service import JOBS
 
-app = create_app(modules=[JobsModule(), EmailModule()])
+app = create_app(modules=[JobsModule(jobs=JOBS), EmailModule()])
 WorkerSettings = worker_settings(app)

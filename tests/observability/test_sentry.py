@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from omnistack_core import create_app, load_settings
 from omnistack_core.errors import MissingDependencyError
@@ -105,6 +106,14 @@ def transport() -> RecordingTransport:
     return RecordingTransport()
 
 
+class ShopSettings(Settings):
+    """A service whose modules hold secrets of their own, as billing and AI do."""
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+
+
 def sentry_settings(**values: Any) -> Settings:
     values = {
         "sentry_dsn": DSN,
@@ -113,7 +122,7 @@ def sentry_settings(**values: Any) -> Settings:
         "openai_api_key": OPENAI_KEY,
         "redis_url": f"redis://:{REDIS_PASSWORD}@cache:6379/0",
     } | values
-    return load_settings(**values)
+    return load_settings(ShopSettings, **values)
 
 
 def app_for(settings: Settings) -> FastAPI:

@@ -6,10 +6,21 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, select
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.applications import Starlette
 
-from omnistack_core import Module, ProblemError, Settings, create_app, load_settings
+from omnistack_core import (
+    Installation,
+    Module,
+    ModuleSettings,
+    ProblemError,
+    Settings,
+    create_app,
+    install,
+    load_settings,
+    required,
+)
 from omnistack_core.db import Base, Database, DbSession
 from omnistack_core.health import HealthCheck, register_check
 
@@ -20,8 +31,19 @@ class Item(Base):
     name: Mapped[str]
 
 
-class ShopSettings(Settings):
+class ShopSettings(ModuleSettings):
+    module = "shop"
+
     currency: str = "EUR"
+    warehouse_url: str | None = None
+
+    _shop_warehouse_url_required = required(
+        "warehouse_url", module="shop", environments=("production",)
+    )
+
+
+class ServiceSettings(Settings, ShopSettings):
+    """The core's settings and the shop's, validated together."""
 
 
 router = APIRouter(prefix="/items")
@@ -40,21 +62,27 @@ async def warehouse_answers(app: Starlette) -> None:
     await database.ping()
 
 
-class Shop(Module):
+class Shop(Module[ShopSettings]):
     name = "shop"
     settings_class = ShopSettings
 
-    def routers(self, settings: Settings) -> Sequence[APIRouter]:
+    def routers(self, settings: ShopSettings) -> Sequence[APIRouter]:
         return [router]
 
-    def health_checks(self, settings: Settings) -> Sequence[HealthCheck]:
-        return [HealthCheck("warehouse", warehouse_answers, timeout=1.0, critical=False)]
+    def health_checks(self, settings: ShopSettings) -> Sequence[HealthCheck]:
+        currency: str = settings.currency
+        return [HealthCheck(f"warehouse-{currency}", warehouse_answers, critical=False)]
 
     def metadata(self) -> Sequence[MetaData]:
         return [Base.metadata]
 
 
-settings: ShopSettings = load_settings(ShopSettings, env_file=None)
+settings: ServiceSettings = load_settings(ServiceSettings, env_file=None)
 currency: str = settings.currency
 app: FastAPI = create_app(settings, modules=[Shop()])
 register_check(app, HealthCheck("extra", warehouse_answers))
+
+existing = FastAPI()
+shop_settings: ShopSettings = load_settings(ShopSettings, env_prefix="SHOP_")
+engine = create_async_engine("sqlite+aiosqlite:///./shop.db")
+installed: Installation = install(existing, [Shop()], settings=shop_settings, database=engine)

@@ -46,5 +46,5 @@ async def exports(user: CurrentUser, service: Billing) -> list[str]:
 
 
 async def nightly(user_id: str) -> bool:
-    report: SyncReport = await app.state.billing.sync()
+    report: SyncReport = await BillingModule.of(app).sync()
     return report.corrected == 0 and await has_active_subscription(app, user_id, plans=["pro"])

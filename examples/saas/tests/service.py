@@ -16,7 +16,7 @@ from examples.saas.main import create_service
 from examples.saas.settings import SaasSettings
 from omnistack_core import load_settings
 from omnistack_core.auth import mint_dev_token
-from omnistack_core.jobs import InlineQueue
+from omnistack_core.jobs import InlineQueue, JobsModule
 from omnistack_core.testing import LocalOpenAI, LocalResend, LocalStripe, app_client
 
 SECRET_KEY = "saas-example-tests-secret-key-0123456789abcdef"
@@ -68,7 +68,7 @@ class Service:
 
     async def jobs_done(self) -> None:
         """Wait until the jobs queued so far (and those they queued) have run."""
-        queue = self.app.state.jobs
+        queue = JobsModule.of(self.app)
         assert isinstance(queue, InlineQueue)
         await queue.drain(wait_seconds=30)
         assert queue.failed == []
@@ -83,6 +83,6 @@ async def running(
     async with app_client(app) as client:
         yield Service(app, client, stripe, openai, resend)
     # In-process jobs still pending ran during shutdown: none may have failed either.
-    queue = app.state.jobs
+    queue = JobsModule.of(app)
     if isinstance(queue, InlineQueue):
         assert queue.failed == []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from examples.saas.tests.service import METER, as_environment, running
-from omnistack_core.jobs import RedisQueue
+from omnistack_core.jobs import JobsModule, RedisQueue
 from omnistack_core.testing import LocalOpenAI, LocalResend, LocalStripe
 
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -54,7 +54,7 @@ async def test_a_worker_process_runs_what_the_api_queues(
     )
     try:
         async with running(values, local_stripe, local_openai, local_resend) as service:
-            assert isinstance(service.app.state.jobs, RedisQueue)
+            assert isinstance(JobsModule.of(service.app), RedisQueue)
             user_id, user = service.new_user()
             await service.client.put("/api/v1/account", json={"name": "Ada"}, headers=user)
             await service.subscribe(user)

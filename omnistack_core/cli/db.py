@@ -1,0 +1,229 @@
+"""``omnistack db``: migrations under a lock, their state, and the linter."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from omnistack_core.db.connection_errors import connection_problem
+from omnistack_core.errors import ConfigurationError
+from omnistack_core.redaction import redact_url
+from omnistack_core.settings import Settings, load_settings
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``db upgrade|downgrade|current|check|lint``."""
+    database = commands.add_parser("db", help="database migrations")
+    db_commands = database.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="migrate the database to head, under a lock (what deploys run)",
+        description="Upgrade to the latest revision while holding a Postgres advisory lock, so "
+        "instances starting together migrate once. Uses DATABASE_DIRECT_URL when set.",
+    )
+    upgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    upgrade.add_argument(
+        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
+    )
+    upgrade.set_defaults(handler=_db_upgrade)
+    downgrade = db_commands.add_parser(
+        "downgrade",
+        help="migrate the database back to a revision, under the same lock",
+        description="Downgrade to REV (a revision id, -1 for one step back, base for an "
+        "empty schema) while holding the migration lock. Uses DATABASE_DIRECT_URL when set.",
+    )
+    downgrade.add_argument("revision", metavar="REV", help="the revision to go back to")
+    downgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    downgrade.add_argument(
+        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
+    )
+    downgrade.set_defaults(handler=_db_downgrade)
+    current = db_commands.add_parser(
+        "current", help="show the database's revision and what an upgrade would apply"
+    )
+    current.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    current.set_defaults(handler=_db_current)
+    db_check = db_commands.add_parser(
+        "check",
+        help="exit 1 on pending revisions, several heads, or models that differ (for CI)",
+        description="Fail when the database is not at the single head, or when the models "
+        "and the migrations disagree (a model change without a revision).",
+    )
+    db_check.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    db_check.set_defaults(handler=_db_check)
+    lint = db_commands.add_parser(
+        "lint",
+        help="flag migrations that lock tables or break the running code (exit 1)",
+        description="Read the SQL Alembic would run for the pending revisions (those after "
+        "--since, or those the database has not applied) and flag unsafe statements. A "
+        "comment '# omnistack-lint: allow RULE -- reason' in a revision allows RULE there.",
+    )
+    lint.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
+    lint.add_argument(
+        "--since",
+        metavar="REV",
+        help="lint the revisions after REV ('base' for all) without asking the database",
+    )
+    lint.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    lint.add_argument(
+        "--large-table-rows",
+        type=float,
+        default=100_000,
+        help="tables the database sizes below this are small enough to rewrite (100000)",
+    )
+    lint.add_argument("--rules", action="store_true", help="list the rules and exit")
+    lint.set_defaults(handler=_db_lint)
+
+
+def upgrade_for_development(config: str) -> int:
+    """Migrate before ``omnistack dev`` serves; the exit status of ``db upgrade``."""
+    return _db_upgrade(argparse.Namespace(config=config, lock_timeout=30.0))
+
+
+def _migration_settings() -> Settings | None:
+    """The settings, once the migrations extra is known to be there; None after saying why."""
+    try:
+        import omnistack_core.db.migrations  # noqa: F401, PLC0415 - needs the migrations extra
+
+        return load_settings()
+    except (ImportError, ConfigurationError) as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
+def _unreachable(settings: Settings, error: Exception) -> int:
+    """Say in one line that the database cannot be reached, or re-raise ``error``."""
+    problem = connection_problem(settings.migration_database_url.get_secret_value(), error)
+    if problem is None:
+        raise error
+    print(f"error: {problem}", file=sys.stderr)
+    return 1
+
+
+def _db_upgrade(arguments: argparse.Namespace) -> int:
+    settings = _migration_settings()
+    if settings is None:
+        return 1
+    from omnistack_core.db.migrations import MigrationError, upgrade  # noqa: PLC0415 - present: checked
+
+    print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
+    try:
+        result = upgrade(arguments.config, settings=settings, lock_timeout=arguments.lock_timeout)
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a connection error is said in one line
+        return _unreachable(settings, exc)
+    if result.waited_seconds >= 1:
+        print(f"waited {result.waited_seconds:.1f} s for another runner's migration lock")
+    if result.ahead:
+        print(
+            f"the database is at {result.before}, newer than this release's migrations: "
+            "left as it is (a rollback runs against the newer schema)"
+        )
+        return 0
+    print(f"before:  {result.before or '(empty database)'}")
+    if result.applied:
+        print(f"applied: {', '.join(result.applied)}")
+    else:
+        print("applied: nothing, the database was up to date")
+    print(f"after:   {result.after or '(empty database)'}")
+    return 0
+
+
+def _db_downgrade(arguments: argparse.Namespace) -> int:
+    settings = _migration_settings()
+    if settings is None:
+        return 1
+    from omnistack_core.db.migrations import MigrationError, downgrade  # noqa: PLC0415 - present: checked
+
+    print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
+    try:
+        result = downgrade(
+            arguments.revision,
+            arguments.config,
+            settings=settings,
+            lock_timeout=arguments.lock_timeout,
+        )
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a connection error is said in one line
+        return _unreachable(settings, exc)
+    print(f"before:     {result.before or '(empty database)'}")
+    print(f"downgraded: {', '.join(result.applied) or 'nothing'}")
+    print(f"after:      {result.after or '(empty database)'}")
+    return 0
+
+
+def _db_current(arguments: argparse.Namespace) -> int:
+    settings = _migration_settings()
+    if settings is None:
+        return 1
+    from omnistack_core.db.migrations import current  # noqa: PLC0415 - present: checked
+
+    try:
+        state = current(arguments.config, settings=settings)
+    except Exception as exc:  # noqa: BLE001 - a connection error is said in one line
+        return _unreachable(settings, exc)
+    newer = " (newer than these migrations)" if state.unknown else ""
+    print(f"current: {', '.join(state.current) or '(empty database)'}{newer}")
+    print(f"heads:   {', '.join(state.heads)}")
+    print(f"pending: {', '.join(state.pending) or 'nothing'}")
+    return 0
+
+
+def _db_check(arguments: argparse.Namespace) -> int:
+    settings = _migration_settings()
+    if settings is None:
+        return 1
+    from omnistack_core.db.migrations import check  # noqa: PLC0415 - present: checked
+
+    try:
+        state = check(arguments.config, settings=settings)
+    except Exception as exc:  # noqa: BLE001 - a connection error is said in one line
+        return _unreachable(settings, exc)
+    problems = []
+    if len(state.heads) > 1:
+        problems.append(
+            f"several heads ({', '.join(state.heads)}): merge them with `alembic merge heads`"
+        )
+    if state.unknown:
+        problems.append(
+            f"the database is at {', '.join(state.unknown)}, which these migrations do not "
+            "have: a newer release applied it"
+        )
+    if state.pending:
+        problems.append(f"pending revisions, not applied: {', '.join(state.pending)}")
+    problems += [f"models differ from the migrations: {diff}" for diff in state.drift]
+    if state.drift:
+        problems.append("write the revision: alembic revision --autogenerate -m '...'")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"ok: at {', '.join(state.current)}, the single head, and the models agree")
+    return 1 if problems else 0
+
+
+def _db_lint(arguments: argparse.Namespace) -> int:
+    try:
+        from omnistack_core.db import lint  # noqa: PLC0415
+        from omnistack_core.db.migrations import MigrationError  # noqa: PLC0415
+    except ImportError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if arguments.rules:
+        for rule in lint.RULES.values():
+            print(f"{rule.id}\n  why: {rule.why}\n  instead: {rule.instead}")
+        return 0
+    try:
+        report = lint.lint_migrations(
+            arguments.config, since=arguments.since, large_table_rows=arguments.large_table_rows
+        )
+    except (ConfigurationError, MigrationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    render = lint.render_json if arguments.format == "json" else lint.render_text
+    sys.stdout.write(render(report))
+    return 0 if report.ok else 1

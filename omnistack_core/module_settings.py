@@ -1,0 +1,306 @@
+"""The base of every module's settings, and the requirements a settings class declares.
+
+Each module owns its variables: its settings class subclasses :class:`ModuleSettings` and
+declares only what the module reads (plus ``ENVIRONMENT``, which every module judges its
+values against). When a variable is needed is declared once, with :func:`required`::
+
+    class MailSettings(ModuleSettings):
+        module = "mail"
+
+        mail_provider: Literal["smtp", "console"] | None = None
+        smtp_host: str | None = None
+
+        _mail_provider_required = required(
+            "mail_provider", environments=DEPLOYED, default="console", hint="smtp or console"
+        )
+        _smtp_host_required = required("smtp_host", when=[When("mail_provider", "smtp")])
+
+That one declaration validates the settings (a missing variable is a problem named after it)
+and describes them: ``omnistack env``, ``omnistack check-config`` and the platform-file check
+all read the same :class:`Requirement`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, get_args
+
+from pydantic import SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "staging", "production"]
+ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
+LOCAL: tuple[Environment, ...] = ("development", "test")
+"""Where a developer runs the service: local defaults apply."""
+DEPLOYED: tuple[Environment, ...] = ("staging", "production")
+"""Where the service is deployed: every real credential is needed."""
+OUTSIDE_DEVELOPMENT: tuple[Environment, ...] = ("test", "staging", "production")
+
+_ALIASES = {"dev": "development", "prod": "production", "stage": "staging"}
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class When:
+    """A condition on another variable of the same settings class.
+
+    Holds when the other variable equals one of ``values``, or, with ``prefix``, when it (or
+    any item of a list) starts with it.
+    """
+
+    field: str
+    values: tuple[str, ...] = ()
+    prefix: str | None = None
+
+    def __init__(self, field: str, *values: str, prefix: str | None = None) -> None:
+        object.__setattr__(self, "field", field)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "prefix", prefix)
+
+    def match(self, value: Any) -> str | None:
+        """The part of ``value`` that meets the condition, or None.
+
+        A list, or a string listing several (``a,b`` or JSON), is matched item by item.
+        """
+        items = value if isinstance(value, list | tuple) else _items(_plain(value))
+        for item in items:
+            text = _plain(item)
+            if not isinstance(text, str):
+                continue
+            if text in self.values or (self.prefix is not None and text.startswith(self.prefix)):
+                return text
+        return None
+
+    def describe(self, prefix: str = "") -> str:
+        """The condition in words: ``EMAIL_PROVIDER=resend``."""
+        name = f"{prefix}{self.field.upper()}"
+        if self.prefix is not None:
+            return f"{name} starts with {self.prefix}"
+        return f"{name}={' or '.join(self.values)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """When a variable must be set, and what it is when it need not be.
+
+    The variable is required in ``environments`` when ``when`` is empty or any of its
+    conditions holds. Where it is not required and unset, it takes ``default`` (a callable
+    is called once per load: a fresh development key, say).
+
+    Attributes:
+        field: The settings field (the variable in lower case).
+        module: The module that needs it (``core``, ``billing``), for the messages.
+        environments: The environments in which it can be required.
+        when: Conditions on other variables, any of which makes it required.
+        default: The value taken where it is not required and unset.
+        hint: What to set, in a few words: ``a Stripe secret key (sk_…)``.
+        default_text: The default in words, for listings, when ``default`` is a callable.
+    """
+
+    field: str
+    module: str
+    environments: tuple[Environment, ...] = ENVIRONMENTS
+    when: tuple[When, ...] = ()
+    default: Any = None
+    hint: str = ""
+    default_text: str = ""
+
+    def reason(self, environment: str | None, values: Mapping[str, Any]) -> str | None:
+        """Why the variable is required with these values (``ENVIRONMENT=production``), or None.
+
+        Args:
+            environment: The validated ``ENVIRONMENT``; None when it is invalid.
+            values: The other variables' values by field name.
+        """
+        if environment is None or environment not in self.environments:
+            return None
+        if not self.when:
+            return f"ENVIRONMENT={environment}"
+        for condition in self.when:
+            matched = condition.match(values.get(condition.field))
+            if matched is not None:
+                return f"{condition.field.upper()}={matched}"
+        return None
+
+    def message(self, reason: str) -> str:
+        """The problem reported when the variable is missing for ``reason``."""
+        owner = f"with the {self.module} module " if self.module != "core" else ""
+        return f"required {owner}when {reason}" + (f": {self.hint}" if self.hint else "")
+
+    def describe(self, prefix: str = "") -> str:
+        """When it is required, in words, for listings: ``in staging and production``."""
+        places = _environments_in_words(self.environments)
+        if not self.when:
+            return places
+        conditions = " or ".join(condition.describe(prefix) for condition in self.when)
+        return f"when {conditions}" if places == "always" else f"{places}, when {conditions}"
+
+    def resolve(self, value: Any, environment: str | None, values: Mapping[str, Any]) -> Any:
+        """``value``, or the default when it is unset and not required.
+
+        Raises:
+            ValueError: It is unset and required; the message names why.
+        """
+        if not is_unset(value):
+            return value
+        reason = self.reason(environment, values)
+        if reason is not None:
+            raise ValueError(self.message(reason))
+        if environment is None or self.default is None:
+            # ENVIRONMENT is invalid and reported (nothing to judge against), or the field's
+            # own default stands.
+            return value
+        return self.default() if callable(self.default) else self.default
+
+
+def required(
+    field: str,
+    *,
+    module: str,
+    environments: Sequence[Environment] = ENVIRONMENTS,
+    when: Sequence[When] = (),
+    default: Any = None,
+    hint: str = "",
+    default_text: str = "",
+) -> Any:
+    """Declare when ``field`` is required, as a validator of the settings class.
+
+    Assign it to a class attribute whose name is unique across modules (settings classes
+    are composed into one): ``_billing_secret_key_required = required(...)``.
+
+    Returns:
+        The validator; :func:`requirements_of` finds its :class:`Requirement`.
+    """
+    requirement = Requirement(
+        field, module, tuple(environments), tuple(when), default, hint, default_text
+    )
+    return requirement_validator(requirement)
+
+
+def requirement_validator(requirement: Requirement) -> Any:
+    """The pydantic validator that enforces ``requirement`` on its field."""
+
+    def check(cls: type[Any], value: Any, info: ValidationInfo) -> Any:  # noqa: ARG001
+        return requirement.resolve(value, info.data.get("environment"), info.data)
+
+    check.__omnistack_requirement__ = requirement  # type: ignore[attr-defined]
+    return field_validator(requirement.field, mode="after")(check)
+
+
+def requirements_of(settings_class: type[BaseSettings]) -> list[Requirement]:
+    """The requirements ``settings_class`` (and the classes it composes) declares."""
+    found = []
+    for decorator in settings_class.__pydantic_decorators__.field_validators.values():
+        requirement = getattr(decorator.func, "__omnistack_requirement__", None)
+        if isinstance(requirement, Requirement):
+            found.append(requirement)
+    return found
+
+
+def is_unset(value: Any) -> bool:
+    """Whether a variable's value counts as not set: None, empty, or an empty secret."""
+    value = _plain(value)
+    return value is None or (isinstance(value, str | list | tuple | dict) and not value)
+
+
+class ModuleSettings(BaseSettings):
+    """The base of a module's settings: its own variables, read from the environment.
+
+    Field names are the variable names in lower case (``stripe_secret_key`` reads
+    ``STRIPE_SECRET_KEY``, or ``<PREFIX>STRIPE_SECRET_KEY`` when loaded with a prefix). Every
+    module's settings start with ``ENVIRONMENT``; validators that read another field see the
+    fields declared before theirs.
+
+    Attributes:
+        module: The module's name, in messages and variable listings.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        validate_default=True,
+        use_attribute_docstrings=True,
+    )
+
+    module: ClassVar[str] = ""
+
+    environment: Environment = "development"
+    """Where the service runs: development, test, staging or production (``dev``, ``prod``
+    and ``stage`` are read as those)."""
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_in_lower_case(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return _ALIASES.get(value, value)
+        return value
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        requirements = requirements_of(cls)
+        _check_defaults(cls, requirements)
+        order = list(cls.model_fields)
+        for requirement in requirements:
+            for condition in requirement.when:
+                # A validator sees only the fields validated before its own.
+                if condition.field not in order or order.index(condition.field) > order.index(
+                    requirement.field
+                ):
+                    raise TypeError(
+                        f"{cls.__name__}: {requirement.field} is required on a condition on "
+                        f"{condition.field}, which must be declared before it"
+                    )
+
+
+def _check_defaults(cls: type[BaseSettings], requirements: list[Requirement]) -> None:
+    """Refuse requirements of one field that would hide each other.
+
+    The validators of one field run one after another: once one has filled in its default,
+    the next sees a value. So a field has at most one default, and every other requirement of
+    it applies only where the default's requirement applies too.
+    """
+    for requirement in requirements:
+        if requirement.default is None:
+            continue
+        for other in requirements:
+            if other is requirement or other.field != requirement.field:
+                continue
+            if other.default is not None or not set(other.environments) <= set(
+                requirement.environments
+            ):
+                raise TypeError(
+                    f"{cls.__name__}: the requirements of {requirement.field} of the "
+                    f"{requirement.module} and {other.module} modules conflict: one would "
+                    "fill in a default where the other requires a value"
+                )
+
+
+def _items(value: Any) -> list[Any]:
+    if not isinstance(value, str):
+        return [value]
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return [value]
+        return parsed if isinstance(parsed, list) else [value]
+    return [part.strip() for part in text.split(",")] if "," in text else [text]
+
+
+def _plain(value: Any) -> Any:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def _environments_in_words(environments: Sequence[str]) -> str:
+    if set(environments) >= set(ENVIRONMENTS):
+        return "always"
+    if tuple(environments) == OUTSIDE_DEVELOPMENT:
+        return "outside development"
+    names = list(environments)
+    return "in " + (" and ".join(names) if len(names) <= 2 else ", ".join(names))
