@@ -13,7 +13,7 @@ from omnistack_core.errors import (
     OmniStackError,
     ProblemError,
 )
-from omnistack_core.installation import Installation, install, settings_class_for
+from omnistack_core.installation import Installation, install, resource_of, settings_class_for
 from omnistack_core.module import Module
 from omnistack_core.module_settings import ModuleSettings, Requirement, When, required
 from omnistack_core.settings import Settings, load_settings
@@ -42,5 +42,6 @@ __all__ = [
     "install",
     "load_settings",
     "required",
+    "resource_of",
     "settings_class_for",
 ]

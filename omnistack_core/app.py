@@ -33,11 +33,7 @@ from omnistack_core.observability.middleware import ObservabilityMiddleware
 from omnistack_core.observability.sentry import init_sentry
 from omnistack_core.redis_connection import open_redis, ping_redis, require_redis_client
 from omnistack_core.settings import Settings
-from omnistack_core.startup_errors import (
-    OutputFormat,
-    StartupFailureMiddleware,
-    exit_cleanly_when_uncaught,
-)
+from omnistack_core.startup_errors import StartupFailureMiddleware, exit_cleanly_when_uncaught
 
 if TYPE_CHECKING:
     from omnistack_core.observability.metrics import HttpMetrics
@@ -99,7 +95,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=loaded.max_request_body_bytes)
     # Added after the body limit, so outside it: it sees every response, 413s and 500s too.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
-    app.add_middleware(StartupFailureMiddleware, output=OutputFormat.of(loaded))
+    app.add_middleware(StartupFailureMiddleware, settings=loaded)
 
     app.include_router(health_router, prefix=API_PREFIX)
     if metrics is not None:

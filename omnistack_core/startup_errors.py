@@ -148,9 +148,10 @@ class StartupFailureMiddleware:
     is looked at; requests pass straight through.
     """
 
-    def __init__(self, app: ASGIApp, output: OutputFormat) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.output = output
+        self.settings = settings
+        self.output = OutputFormat.of(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass requests through; run the lifespan, reporting a failed start-up."""
@@ -171,11 +172,43 @@ class StartupFailureMiddleware:
         except Exception as exc:
             if started:
                 raise  # a failed shutdown: the server reports it
-            if isinstance(exc, STARTUP_ERRORS):
-                report(exc, self.output)
-            else:
-                logger.critical("Start-up failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+            self._report(exc)
             await send({"type": "lifespan.startup.failed", "message": ""})
+
+    def _report(self, error: Exception) -> None:
+        if isinstance(error, STARTUP_ERRORS):
+            report(error, self.output)
+            return
+        unreachable = _unreachable(self.settings, error)
+        if unreachable is None:
+            logger.critical("Start-up failed: %s: %s", type(error).__name__, error, exc_info=error)
+        else:
+            # What to check says more than a driver's traceback; DEBUG still shows it.
+            trace = error if self.output.debug else None
+            logger.critical("Start-up failed: %s", unreachable, exc_info=trace)
+
+
+def _unreachable(settings: Settings, error: Exception) -> str | None:
+    """One line for a database or Redis that does not answer, or None for anything else."""
+    from omnistack_core.db.connection_errors import connection_problem  # noqa: PLC0415
+
+    if _from_redis(error):
+        return f"Redis does not answer ({error}); check REDIS_URL and that the server runs"
+    return connection_problem(settings.database_url.get_secret_value(), error)
+
+
+def _from_redis(error: BaseException) -> bool:
+    # By name: redis-py is an optional extra, and its errors are not OSErrors.
+    cause: BaseException | None = error
+    while cause is not None:
+        if any(
+            kind.__module__ == "redis.exceptions"
+            and kind.__name__ in ("ConnectionError", "TimeoutError")
+            for kind in type(cause).__mro__
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _dotenv(path: Path) -> Mapping[str, str]:

@@ -95,6 +95,7 @@ def test_the_package_exports_exactly_the_documented_names() -> None:
         "install",
         "load_settings",
         "required",
+        "resource_of",
         "settings_class_for",
     ]
 

@@ -151,6 +151,31 @@ async def test_a_worker_runs_jobs_with_the_request_id_of_their_request(
         if line.startswith("{") and '"omnistack.jobs"' in line and job_id in line
     ]
     assert [line["request_id"] for line in job_lines] == ["req-worker"]
+    # Every line, arq's own included, is JSON in JSON mode, and none comes twice.
+    records = [json.loads(line) for line in output.splitlines() if line.strip()]
+    arq_lines = [record["message"] for record in records if record["logger"].startswith("arq")]
+    assert any(message.startswith("Starting worker for") for message in arq_lines)
+    assert len(arq_lines) == len(set(arq_lines))
+
+
+def test_a_worker_with_bad_settings_says_so_in_one_line_and_exits(
+    environment: dict[str, str],
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "arq", "tests.jobs.worker_service.WorkerSettings"],
+        cwd=REPOSITORY,
+        env={**os.environ, **environment, "JOBS_MAX_ATTEMPTS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    [line] = (result.stdout + result.stderr).splitlines()
+    record = json.loads(line)
+    assert result.returncode != 0
+    assert record["message"] == "Invalid configuration (1 problem)"
+    assert record["problems"][0]["variable"] == "JOBS_MAX_ATTEMPTS"
 
 
 async def test_failures_are_retried_with_backoff_recorded_and_retried_by_hand(
