@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dotenv import dotenv_values
 
 from omnistack_core.ai import AISettings
 from omnistack_core.auth import AuthSettings
@@ -122,6 +123,70 @@ def test_the_project_passes_its_own_checks(project: Path) -> None:
     run(project, UV, "run", "mypy")
     result = run(project, UV, "run", "pytest", "-q", "-p", "no:cacheprovider")
     assert " passed" in result.stdout
+
+
+# Valid production values for what .env.example leaves empty: what an operator fills in.
+PRODUCTION_VALUES = {
+    "DATABASE_URL": "postgres://app:secret@db.internal:5432/app",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "AUTH_PROVIDER": "supabase",
+    "SUPABASE_PROJECT_URL": "https://abcdefgh.supabase.co",
+    "CLERK_ISSUER_URL": "https://example.clerk.accounts.dev",
+    "EMAIL_PROVIDER": "resend",
+    "EMAIL_FROM": "Acme <hello@acme.example.com>",
+    "RESEND_API_KEY": "re_0123456789",
+    "STRIPE_SECRET_KEY": "sk_live_0123456789",
+    "STRIPE_WEBHOOK_SECRET": "whsec_0123456789abcdef",
+    "BILLING_PLANS": '{"pro": "price_123"}',
+    "BILLING_SUCCESS_URL": "https://app.example.com/billing/done",
+}
+
+
+def test_check_config_refuses_what_a_production_start_refuses_then_passes(
+    project: Path,
+) -> None:
+    """With .env.example's values in production, check-config and a start agree."""
+    example = {
+        name: value
+        for name, value in dotenv_values(project / ".env.example").items()
+        if value  # an empty value counts as unset
+    }
+    production = {**example, "ENVIRONMENT": "production", "LOG_FORMAT": "text"}
+
+    checked = attempt(project, UV, "run", "omnistack", "check-config", **production)
+    started = attempt(project, UV, "run", "python", "-c", "import app.main", **production)
+
+    refused = problem_lines(checked.stderr)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert started.returncode == 1
+    assert refused, checked.stderr
+    assert refused == problem_lines(started.stderr)
+    assert "Traceback" not in started.stderr
+    assert {line.split(":", 1)[0] for line in refused} <= set(PRODUCTION_VALUES)
+    production |= PRODUCTION_VALUES
+    if "auth_provider: clerk" in (project / ".copier-answers.yml").read_text():
+        production["AUTH_PROVIDER"] = "clerk"
+
+    passed = attempt(project, UV, "run", "omnistack", "check-config", **production)
+
+    assert passed.returncode == 0, passed.stderr
+    assert "environment  production" in passed.stdout
+
+
+def attempt(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(command),
+        cwd=project,
+        env=project_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def problem_lines(text: str) -> list[str]:
+    return [line.removeprefix("  - ") for line in text.splitlines() if line.startswith("  - ")]
 
 
 def test_migrations_go_up_down_and_up_without_drift(project: Path, database: str) -> None:
