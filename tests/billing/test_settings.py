@@ -122,3 +122,15 @@ def test_every_modules_rules_hold_when_all_modules_are_composed(
             "STRIPE_WEBHOOK_SECRET",
             "BILLING_PLANS",
         }
+
+
+def test_billing_without_auth_is_refused_when_the_app_is_built() -> None:
+    from omnistack_core import create_app  # noqa: PLC0415
+    from omnistack_core.billing import BillingModule  # noqa: PLC0415
+
+    with pytest.raises(ConfigurationError) as refused:
+        create_app(modules=[BillingModule()])
+
+    assert [str(problem) for problem in refused.value.problems] == [
+        "modules: the billing module needs the auth module: install it too"
+    ]

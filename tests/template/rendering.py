@@ -12,6 +12,8 @@ import copier
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 ANSWER_SETS: dict[str, dict[str, Any]] = {
+    # What `copier copy --defaults` gives: Supabase, jobs and email, every target but k8s.
+    "defaults": {},
     "everything-supabase": {
         "project_name": "Everything Service",
         "auth_provider": "supabase",
