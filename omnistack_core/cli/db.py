@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from omnistack_core.db.connection_errors import connection_problem
@@ -81,40 +82,45 @@ def upgrade_for_development(config: str) -> int:
     return _db_upgrade(argparse.Namespace(config=config, lock_timeout=30.0))
 
 
-def _migration_settings() -> Settings | None:
-    """The settings, once the migrations extra is known to be there; None after saying why."""
-    try:
-        import omnistack_core.db.migrations  # noqa: F401, PLC0415 - needs the migrations extra
-
-        return load_settings()
-    except (ImportError, ConfigurationError) as exc:
-        print(exc, file=sys.stderr)
-        return None
+MigrationCommand = Callable[[argparse.Namespace, Settings], int]
 
 
-def _unreachable(settings: Settings, error: Exception) -> int:
-    """Say in one line that the database cannot be reached, or re-raise ``error``."""
-    problem = connection_problem(settings.migration_database_url.get_secret_value(), error)
-    if problem is None:
-        raise error
-    print(f"error: {problem}", file=sys.stderr)
-    return 1
+def _migration_command(command: MigrationCommand) -> Callable[[argparse.Namespace], int]:
+    """``command`` given the settings, once the migrations extra is known to be there.
+
+    A failed migration, and a database that cannot be reached, are said in one line.
+    """
+
+    def handler(arguments: argparse.Namespace) -> int:
+        try:
+            from omnistack_core.db.migrations import MigrationError  # noqa: PLC0415 - the extra
+
+            settings = load_settings()
+        except (ImportError, ConfigurationError) as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        try:
+            return command(arguments, settings)
+        except MigrationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            url = settings.migration_database_url.get_secret_value()
+            problem = connection_problem(url, exc)
+            if problem is None:
+                raise
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
+
+    return handler
 
 
-def _db_upgrade(arguments: argparse.Namespace) -> int:
-    settings = _migration_settings()
-    if settings is None:
-        return 1
-    from omnistack_core.db.migrations import MigrationError, upgrade  # noqa: PLC0415 - present: checked
+@_migration_command
+def _db_upgrade(arguments: argparse.Namespace, settings: Settings) -> int:
+    from omnistack_core.db.migrations import upgrade  # noqa: PLC0415 - present: checked
 
     print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
-    try:
-        result = upgrade(arguments.config, settings=settings, lock_timeout=arguments.lock_timeout)
-    except MigrationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - a connection error is said in one line
-        return _unreachable(settings, exc)
+    result = upgrade(arguments.config, settings=settings, lock_timeout=arguments.lock_timeout)
     if result.waited_seconds >= 1:
         print(f"waited {result.waited_seconds:.1f} s for another runner's migration lock")
     if result.ahead:
@@ -132,41 +138,28 @@ def _db_upgrade(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _db_downgrade(arguments: argparse.Namespace) -> int:
-    settings = _migration_settings()
-    if settings is None:
-        return 1
-    from omnistack_core.db.migrations import MigrationError, downgrade  # noqa: PLC0415 - present: checked
+@_migration_command
+def _db_downgrade(arguments: argparse.Namespace, settings: Settings) -> int:
+    from omnistack_core.db.migrations import downgrade  # noqa: PLC0415 - present: checked
 
     print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
-    try:
-        result = downgrade(
-            arguments.revision,
-            arguments.config,
-            settings=settings,
-            lock_timeout=arguments.lock_timeout,
-        )
-    except MigrationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - a connection error is said in one line
-        return _unreachable(settings, exc)
+    result = downgrade(
+        arguments.revision,
+        arguments.config,
+        settings=settings,
+        lock_timeout=arguments.lock_timeout,
+    )
     print(f"before:     {result.before or '(empty database)'}")
     print(f"downgraded: {', '.join(result.applied) or 'nothing'}")
     print(f"after:      {result.after or '(empty database)'}")
     return 0
 
 
-def _db_current(arguments: argparse.Namespace) -> int:
-    settings = _migration_settings()
-    if settings is None:
-        return 1
+@_migration_command
+def _db_current(arguments: argparse.Namespace, settings: Settings) -> int:
     from omnistack_core.db.migrations import current  # noqa: PLC0415 - present: checked
 
-    try:
-        state = current(arguments.config, settings=settings)
-    except Exception as exc:  # noqa: BLE001 - a connection error is said in one line
-        return _unreachable(settings, exc)
+    state = current(arguments.config, settings=settings)
     newer = " (newer than these migrations)" if state.unknown else ""
     print(f"current: {', '.join(state.current) or '(empty database)'}{newer}")
     print(f"heads:   {', '.join(state.heads)}")
@@ -174,16 +167,11 @@ def _db_current(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _db_check(arguments: argparse.Namespace) -> int:
-    settings = _migration_settings()
-    if settings is None:
-        return 1
+@_migration_command
+def _db_check(arguments: argparse.Namespace, settings: Settings) -> int:
     from omnistack_core.db.migrations import check  # noqa: PLC0415 - present: checked
 
-    try:
-        state = check(arguments.config, settings=settings)
-    except Exception as exc:  # noqa: BLE001 - a connection error is said in one line
-        return _unreachable(settings, exc)
+    state = check(arguments.config, settings=settings)
     problems = []
     if len(state.heads) > 1:
         problems.append(

@@ -69,15 +69,7 @@ def project_environment(**extra: str) -> dict[str, str]:
 
 
 def run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        list(command),
-        cwd=project,
-        env=project_environment(**env),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = attempt(project, *command, **env)
     assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout}\n{result.stderr}"
     return result
 
