@@ -10,7 +10,7 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import SecretStr
 from sqlalchemy import Column, Integer, MetaData, Table, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
 from omnistack_core import (
@@ -129,6 +129,14 @@ class NotesModule(Module):
     name = "notes"
 
 
+@pytest.fixture
+async def engine() -> AsyncIterator[AsyncEngine]:
+    """The host app's own engine, disposed after the test as the app would."""
+    own = create_async_engine("sqlite+aiosqlite:///./host.db")
+    yield own
+    await own.dispose()
+
+
 def host_app(events: list[str]) -> FastAPI:
     """An app of its own: its lifespan keeps its own state, as apps do."""
 
@@ -148,14 +156,13 @@ def host_app(events: list[str]) -> FastAPI:
 
 
 async def test_an_installed_module_runs_inside_the_apps_lifespan_on_its_database(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, engine: AsyncEngine
 ) -> None:
     monkeypatch.setenv("ENVIRONMENT", "prod")  # the host's own variable, in its own spelling
     monkeypatch.setenv("LEDGER_ENVIRONMENT", "test")
     events: list[str] = []
     app = host_app(events)
     module = LedgerModule()
-    engine = create_async_engine("sqlite+aiosqlite:///./host.db")
 
     installation = install(
         app, [module], database=engine, prefix="/v2", env_prefix="LEDGER_", env_file=None
@@ -164,7 +171,6 @@ async def test_an_installed_module_runs_inside_the_apps_lifespan_on_its_database
         counted = await client.get("/v2/ledger/count")
         own = await client.get("/own")
         events.append("served")
-    await engine.dispose()
 
     assert counted.json() == {"count": 0, "mode": "memory"}
     assert own.json() == {"own": "state"}
@@ -244,11 +250,11 @@ async def test_a_module_not_running_in_the_app_is_named_in_the_error() -> None:
         LedgerModule.of(app)
 
 
-async def test_without_the_librarys_handlers_a_problem_is_the_apps_own_http_error() -> None:
+async def test_without_the_librarys_handlers_a_problem_is_the_apps_own_http_error(
+    engine: AsyncEngine,
+) -> None:
     app = FastAPI()
-    install(
-        app, [LedgerModule()], database=create_async_engine("sqlite+aiosqlite://"), env_file=None
-    )
+    install(app, [LedgerModule()], database=engine, env_file=None)
 
     async with app_client(app) as client:
         response = await client.get("/api/v1/ledger/refused")
