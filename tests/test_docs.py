@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from omnistack_core.cli import _parser
+from omnistack_core.module_settings import ModuleSettings
 from omnistack_core.settings import Settings
+from omnistack_core.variables import Variable, variables_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -69,6 +71,8 @@ OTHER_NAMES = {
     # A value of a platform setting, not a variable.
     "ON_FAILURE": "the restart policy in the generated .railway/railway.py",
 }
+# The prefix the pages use in examples of install(app, modules, env_prefix=...).
+ENV_PREFIX = "OMNISTACK_"
 # Where OTHER_NAMES must be found in use.
 SOURCES = ("omnistack_core", "template")
 
@@ -87,6 +91,7 @@ PLACEHOLDER = re.compile(r"[A-Z][A-Z_]*|<[^>]*>?")
 # a YAML key `key: NAME` (Render), or an indented `NAME_WITH_PARTS: value` (Compose, YAML).
 ASSIGNMENT = re.compile(r"(?<![\w$.\-/])(?P<name>[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*)=")
 WHOLE_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+VARIABLE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 YAML_KEY = re.compile(
     r"^\s*(?:-\s*)?key:\s*(?P<name>[A-Z][A-Z0-9_]*)\s*$"
     r"|^\s+(?P<key>[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+):\s",
@@ -260,14 +265,32 @@ def test_a_command_the_parser_lacks_is_caught() -> None:
 # Variables -----------------------------------------------------------------------------------
 
 
-def setting_names() -> set[str]:
-    classes: list[type[Settings]] = [Settings]
+def settings_classes() -> dict[str, type[ModuleSettings]]:
+    """The core's and every module's settings class, by class name."""
+    classes: dict[str, type[ModuleSettings]] = {"Settings": Settings}
     for module, name in SETTINGS_MODULES.items():
         try:
-            classes.append(getattr(importlib.import_module(module), name))
+            classes[name] = getattr(importlib.import_module(module), name)
         except ImportError as exc:
             pytest.skip(f"the module settings need every extra: {exc}")
-    return {field.upper() for cls in classes for field in cls.model_fields}
+    return classes
+
+
+def setting_names() -> set[str]:
+    return {field.upper() for cls in settings_classes().values() for field in cls.model_fields}
+
+
+def every_variable() -> list[Variable]:
+    """What ``omnistack env`` lists for a service installing every module."""
+    try:
+        from omnistack_core.ai import AIModule  # noqa: PLC0415 - each needs its extra
+        from omnistack_core.auth import AuthModule  # noqa: PLC0415
+        from omnistack_core.billing import BillingModule  # noqa: PLC0415
+        from omnistack_core.email import EmailModule  # noqa: PLC0415
+        from omnistack_core.jobs import JobsModule  # noqa: PLC0415
+    except ImportError as exc:
+        pytest.skip(f"the modules need every extra: {exc}")
+    return variables_of([AuthModule(), JobsModule(), EmailModule(), BillingModule(), AIModule()])
 
 
 def library_constants() -> set[str]:
@@ -291,7 +314,10 @@ def variables_named(blocks: list[str], spans: list[str]) -> set[str]:
 
 
 def test_every_environment_variable_in_the_docs_is_a_setting_or_a_known_name() -> None:
-    known = setting_names() | OTHER_NAMES.keys() | library_constants()
+    settings = setting_names()
+    # A setting read under the prefix the pages give install(env_prefix=...) as the example.
+    prefixed = {f"{ENV_PREFIX}{name}" for name in settings}
+    known = settings | prefixed | OTHER_NAMES.keys() | library_constants()
     unknown = sorted(
         f"{page.relative_to(ROOT)}: {name}"
         for page, blocks, spans in all_code()
@@ -302,11 +328,103 @@ def test_every_environment_variable_in_the_docs_is_a_setting_or_a_known_name() -
     assert not unknown
 
 
-def test_every_setting_is_in_the_configuration_reference() -> None:
-    reference = (DOCS / "reference" / "configuration.md").read_text(encoding="utf-8")
-    missing = sorted(name for name in setting_names() if f"`{name}`" not in reference)
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of each row of the Markdown tables in ``text`` (header and rule left out)."""
+    rows = []
+    for line in text.splitlines():
+        if not line.startswith("|") or set(line) <= {"|", "-", " "}:
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rows.append(cells)
+    return [row for row in rows if row[0].startswith("`")]
 
-    assert not missing
+
+def names_in(cell: str) -> list[str]:
+    """The variables a table's first cell names (`A`, `B` or `A` / `B`)."""
+    return [span for span in re.findall(r"`([^`]+)`", cell) if VARIABLE.fullmatch(span)]
+
+
+def reference_sections() -> dict[str, str]:
+    """The configuration reference's sections of settings classes, by the class's module."""
+    text = (DOCS / "reference" / "configuration.md").read_text(encoding="utf-8")
+    classes = settings_classes()
+    sections = {}
+    for section in re.split(r"^## ", text, flags=re.M)[1:]:
+        heading = section.splitlines()[0]
+        owner = re.search(r"\(`(\w+)`\)", heading)
+        if owner is not None:
+            sections[classes[owner.group(1)].module or "core"] = section
+    return sections
+
+
+def reference_rows() -> dict[str, tuple[str, list[str]]]:
+    """Each variable the reference's settings tables name: its section's module and its row."""
+    rows: dict[str, tuple[str, list[str]]] = {}
+    for module, section in reference_sections().items():
+        for row in table_rows(section):
+            for name in names_in(row[0]):
+                assert name not in rows, f"{name} has two rows"
+                rows[name] = (module, row)
+    return rows
+
+
+def test_the_configuration_reference_lists_exactly_the_variables_the_settings_declare() -> None:
+    variables = {variable.name: variable.module for variable in every_variable()}
+    listed = {name: module for name, (module, _) in reference_rows().items()}
+
+    assert sorted(set(variables) - set(listed)) == []  # every variable is listed
+    assert sorted(set(listed) - set(variables)) == []  # and nothing that is none
+    assert listed == variables  # each under the class that declares it first
+
+
+def test_the_configuration_reference_marks_exactly_the_secrets_secret() -> None:
+    rows = reference_rows()
+    wrong = [
+        variable.name
+        for variable in every_variable()
+        if variable.name in rows  # a missing one fails the test above
+        and ("*secret*" in rows[variable.name][1][-1]) is not variable.secret
+    ]
+
+    assert not wrong
+
+
+def test_the_configuration_reference_says_when_each_variable_is_required() -> None:
+    rows = reference_rows()
+    wrong = []
+    for variable in every_variable():
+        if variable.name not in rows:
+            continue  # a missing one fails the test above
+        required = rows[variable.name][1][2].replace("`", "")
+        expected = [requirement.describe() for requirement in variable.requirements]
+        if (required == "—") != (not expected) or not all(text in required for text in expected):
+            wrong.append(f"{variable.name}: {required!r}, declared {expected}")
+
+    assert not wrong
+
+
+def test_the_configuration_reference_names_what_a_module_reads_of_the_cores() -> None:
+    sections = reference_sections()
+    shared = set(Settings.model_fields) - set(ModuleSettings.model_fields)
+    unsaid = [
+        f"{cls.module}: {field.upper()}"
+        for name, cls in settings_classes().items()
+        if name != "Settings"
+        for field in sorted(shared & set(cls.model_fields))
+        if f"Also reads `{field.upper()}`" not in sections[cls.module]
+    ]
+
+    assert not unsaid
+
+
+def test_the_readme_configuration_table_lists_exactly_the_variables() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    listed = [name for row in table_rows(section) for name in names_in(row[0])]
+    variables = {variable.name for variable in every_variable()}
+
+    assert len(listed) == len(set(listed))
+    assert set(listed) - OTHER_NAMES.keys() == variables
 
 
 def test_every_other_name_in_the_docs_exists_in_the_repository() -> None:
