@@ -10,6 +10,7 @@ import argparse
 import ast
 import importlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from omnistack_core import ConfigurationError, load_settings, settings_class_for
 from omnistack_core.cli import _parser
 from omnistack_core.module_settings import ModuleSettings
 from omnistack_core.settings import Settings
@@ -467,3 +469,74 @@ def test_an_invented_variable_is_caught() -> None:
 
     assert variables_named(blocks, spans) == {"DB_POOL_MAXIMUM", "PORT", "FOO_BAR"}
     assert "DB_POOL_MAXIMUM" not in setting_names()
+
+
+# The troubleshooting page ----------------------------------------------------------------------
+
+
+def reported_problems() -> set[str]:
+    """Every problem line a start prints for a set of bad configurations of every module."""
+    from omnistack_core.ai import AIModule  # noqa: PLC0415 - each needs its extra
+    from omnistack_core.auth import AuthModule  # noqa: PLC0415
+    from omnistack_core.billing import BillingModule  # noqa: PLC0415
+    from omnistack_core.email import EmailModule  # noqa: PLC0415
+    from omnistack_core.jobs import JobsModule  # noqa: PLC0415
+
+    every = settings_class_for(
+        [AuthModule(), JobsModule(), EmailModule(), BillingModule(), AIModule()], base=Settings
+    )
+    bad = [
+        {"environment": "production"},
+        {
+            "environment": "production",
+            "secret_key": "short",
+            "database_url": "mysql://db/app",
+            "redis_url": "http://redis",
+            "auth_provider": "dev",
+            "email_provider": "resend",
+            "ai_default_model": "openai:gpt-4o-mini",
+        },
+        {
+            "environment": "production",
+            "auth_provider": "supabase",
+            "supabase_project_url": "http://abc.supabase.co",
+            "email_provider": "smtp",
+            "database_url": "postgres://app@db/app?channel_binding=require",
+        },
+        {
+            "environment": "production",
+            "auth_provider": "clerk",
+            "database_url": "postgres://a@b/c?x=1",
+        },
+        {"environment": "staging", "auth_provider": "supabase"},
+    ]
+    errors = []
+    for values in bad:
+        with pytest.raises(ConfigurationError) as refused:
+            load_settings(every, env_file=None, **values)
+        errors.append(refused.value)
+    with pytest.raises(ConfigurationError) as refused:
+        settings_class_for([BillingModule()], base=Settings)
+    errors.append(refused.value)
+    return {
+        f"{problem.variable}: {problem.message}" for error in errors for problem in error.problems
+    }
+
+
+def test_the_troubleshooting_page_quotes_the_problems_a_start_reports() -> None:
+    every_variable()  # skips without every extra
+    page = (DOCS / "operations" / "troubleshooting.md").read_text(encoding="utf-8")
+    section = page.split("## The service does not start", 1)[1].split("\n## ", 1)[0]
+    blocks, _ = code_in(section)
+    [example] = [json.loads(block) for block in blocks if block.startswith("{")]
+    quoted = [re.findall(r"`([^`]+)`", row[0])[0] for row in table_rows(section)]
+    quoted += [f"{problem['variable']}: {problem['message']}" for problem in example["problems"]]
+    reported = reported_problems()
+    unknown = [
+        line
+        for line in quoted
+        if not any(problem.startswith(line.removesuffix("...").rstrip()) for problem in reported)
+    ]
+
+    assert len(quoted) > 15
+    assert not unknown
