@@ -540,3 +540,34 @@ def test_the_troubleshooting_page_quotes_the_problems_a_start_reports() -> None:
 
     assert len(quoted) > 15
     assert not unknown
+
+
+# The Docker page -------------------------------------------------------------------------------
+
+
+def test_the_docker_env_file_holds_exactly_what_production_needs_for_the_default_answers() -> None:
+    every_variable()  # skips without every extra
+    from omnistack_core.auth import AuthModule  # noqa: PLC0415 - needs its extra
+    from omnistack_core.email import EmailModule  # noqa: PLC0415
+    from omnistack_core.jobs import JobsModule  # noqa: PLC0415
+
+    page = (DOCS / "deployment" / "docker.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- production-env -->\n```bash\n(.*?)```", page, re.S)
+    assert match is not None, "docker.md has no production-env block"
+    values = dict(line.split("=", 1) for line in match.group(1).splitlines())
+    # The generated app's modules for the default answers, loaded as the image loads them.
+    composed = settings_class_for([AuthModule(), EmailModule(), JobsModule()], base=Settings)
+
+    def start(values: dict[str, str]) -> None:
+        load_settings(composed, env_file=None, environment="production", **values)
+
+    start({name.lower(): value for name, value in values.items()})
+    needless = []
+    for name in values:
+        try:
+            start({other.lower(): value for other, value in values.items() if other != name})
+        except ConfigurationError:
+            continue
+        needless.append(name)
+
+    assert not needless  # each one is required: without it, production refuses to start
