@@ -7,8 +7,10 @@ in code, which is where commands and variables are named (inline code and fenced
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -18,8 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from omnistack_core import ConfigurationError, load_settings, settings_class_for
 from omnistack_core.cli import _parser
+from omnistack_core.module_settings import ModuleSettings
 from omnistack_core.settings import Settings
+from omnistack_core.variables import Variable, variables_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -69,6 +74,8 @@ OTHER_NAMES = {
     # A value of a platform setting, not a variable.
     "ON_FAILURE": "the restart policy in the generated .railway/railway.py",
 }
+# The prefix the pages use in examples of install(app, modules, env_prefix=...).
+ENV_PREFIX = "OMNISTACK_"
 # Where OTHER_NAMES must be found in use.
 SOURCES = ("omnistack_core", "template")
 
@@ -87,6 +94,7 @@ PLACEHOLDER = re.compile(r"[A-Z][A-Z_]*|<[^>]*>?")
 # a YAML key `key: NAME` (Render), or an indented `NAME_WITH_PARTS: value` (Compose, YAML).
 ASSIGNMENT = re.compile(r"(?<![\w$.\-/])(?P<name>[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*)=")
 WHOLE_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+VARIABLE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 YAML_KEY = re.compile(
     r"^\s*(?:-\s*)?key:\s*(?P<name>[A-Z][A-Z0-9_]*)\s*$"
     r"|^\s+(?P<key>[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+):\s",
@@ -260,14 +268,32 @@ def test_a_command_the_parser_lacks_is_caught() -> None:
 # Variables -----------------------------------------------------------------------------------
 
 
-def setting_names() -> set[str]:
-    classes: list[type[Settings]] = [Settings]
+def settings_classes() -> dict[str, type[ModuleSettings]]:
+    """The core's and every module's settings class, by class name."""
+    classes: dict[str, type[ModuleSettings]] = {"Settings": Settings}
     for module, name in SETTINGS_MODULES.items():
         try:
-            classes.append(getattr(importlib.import_module(module), name))
+            classes[name] = getattr(importlib.import_module(module), name)
         except ImportError as exc:
             pytest.skip(f"the module settings need every extra: {exc}")
-    return {field.upper() for cls in classes for field in cls.model_fields}
+    return classes
+
+
+def setting_names() -> set[str]:
+    return {field.upper() for cls in settings_classes().values() for field in cls.model_fields}
+
+
+def every_variable() -> list[Variable]:
+    """What ``omnistack env`` lists for a service installing every module."""
+    try:
+        from omnistack_core.ai import AIModule  # noqa: PLC0415 - each needs its extra
+        from omnistack_core.auth import AuthModule  # noqa: PLC0415
+        from omnistack_core.billing import BillingModule  # noqa: PLC0415
+        from omnistack_core.email import EmailModule  # noqa: PLC0415
+        from omnistack_core.jobs import JobsModule  # noqa: PLC0415
+    except ImportError as exc:
+        pytest.skip(f"the modules need every extra: {exc}")
+    return variables_of([AuthModule(), JobsModule(), EmailModule(), BillingModule(), AIModule()])
 
 
 def library_constants() -> set[str]:
@@ -278,6 +304,26 @@ def library_constants() -> set[str]:
         for path in (ROOT / "omnistack_core").rglob("*.py")
         for match in defined.finditer(path.read_text(encoding="utf-8"))
     }
+
+
+def example_settings() -> set[str]:
+    """Variables that settings classes written out in the pages' Python examples declare."""
+    names = set()
+    for _, blocks, _ in all_code():
+        for block in blocks:
+            try:
+                tree = ast.parse(block)
+            except SyntaxError:
+                continue  # not Python; test_every_python_block_compiles covers the ones that are
+            for node in ast.walk(tree):
+                bases = {getattr(base, "id", "") for base in getattr(node, "bases", [])}
+                if isinstance(node, ast.ClassDef) and bases & {"ModuleSettings", "Settings"}:
+                    names |= {
+                        item.target.id.upper()
+                        for item in node.body
+                        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                    }
+    return names
 
 
 def variables_named(blocks: list[str], spans: list[str]) -> set[str]:
@@ -291,7 +337,10 @@ def variables_named(blocks: list[str], spans: list[str]) -> set[str]:
 
 
 def test_every_environment_variable_in_the_docs_is_a_setting_or_a_known_name() -> None:
-    known = setting_names() | OTHER_NAMES.keys() | library_constants()
+    settings = setting_names()
+    # A setting read under the prefix the pages give install(env_prefix=...) as the example.
+    prefixed = {f"{ENV_PREFIX}{name}" for name in settings}
+    known = settings | prefixed | example_settings() | OTHER_NAMES.keys() | library_constants()
     unknown = sorted(
         f"{page.relative_to(ROOT)}: {name}"
         for page, blocks, spans in all_code()
@@ -302,11 +351,103 @@ def test_every_environment_variable_in_the_docs_is_a_setting_or_a_known_name() -
     assert not unknown
 
 
-def test_every_setting_is_in_the_configuration_reference() -> None:
-    reference = (DOCS / "reference" / "configuration.md").read_text(encoding="utf-8")
-    missing = sorted(name for name in setting_names() if f"`{name}`" not in reference)
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of each row of the Markdown tables in ``text`` (header and rule left out)."""
+    rows = []
+    for line in text.splitlines():
+        if not line.startswith("|") or set(line) <= {"|", "-", " "}:
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rows.append(cells)
+    return [row for row in rows if row[0].startswith("`")]
 
-    assert not missing
+
+def names_in(cell: str) -> list[str]:
+    """The variables a table's first cell names (`A`, `B` or `A` / `B`)."""
+    return [span for span in re.findall(r"`([^`]+)`", cell) if VARIABLE.fullmatch(span)]
+
+
+def reference_sections() -> dict[str, str]:
+    """The configuration reference's sections of settings classes, by the class's module."""
+    text = (DOCS / "reference" / "configuration.md").read_text(encoding="utf-8")
+    classes = settings_classes()
+    sections = {}
+    for section in re.split(r"^## ", text, flags=re.M)[1:]:
+        heading = section.splitlines()[0]
+        owner = re.search(r"\(`(\w+)`\)", heading)
+        if owner is not None:
+            sections[classes[owner.group(1)].module or "core"] = section
+    return sections
+
+
+def reference_rows() -> dict[str, tuple[str, list[str]]]:
+    """Each variable the reference's settings tables name: its section's module and its row."""
+    rows: dict[str, tuple[str, list[str]]] = {}
+    for module, section in reference_sections().items():
+        for row in table_rows(section):
+            for name in names_in(row[0]):
+                assert name not in rows, f"{name} has two rows"
+                rows[name] = (module, row)
+    return rows
+
+
+def test_the_configuration_reference_lists_exactly_the_variables_the_settings_declare() -> None:
+    variables = {variable.name: variable.module for variable in every_variable()}
+    listed = {name: module for name, (module, _) in reference_rows().items()}
+
+    assert sorted(set(variables) - set(listed)) == []  # every variable is listed
+    assert sorted(set(listed) - set(variables)) == []  # and nothing that is none
+    assert listed == variables  # each under the class that declares it first
+
+
+def test_the_configuration_reference_marks_exactly_the_secrets_secret() -> None:
+    rows = reference_rows()
+    wrong = [
+        variable.name
+        for variable in every_variable()
+        if variable.name in rows  # a missing one fails the test above
+        and ("*secret*" in rows[variable.name][1][-1]) is not variable.secret
+    ]
+
+    assert not wrong
+
+
+def test_the_configuration_reference_says_when_each_variable_is_required() -> None:
+    rows = reference_rows()
+    wrong = []
+    for variable in every_variable():
+        if variable.name not in rows:
+            continue  # a missing one fails the test above
+        required = rows[variable.name][1][2].replace("`", "")
+        expected = [requirement.describe() for requirement in variable.requirements]
+        if (required == "—") != (not expected) or not all(text in required for text in expected):
+            wrong.append(f"{variable.name}: {required!r}, declared {expected}")
+
+    assert not wrong
+
+
+def test_the_configuration_reference_names_what_a_module_reads_of_the_cores() -> None:
+    sections = reference_sections()
+    shared = set(Settings.model_fields) - set(ModuleSettings.model_fields)
+    unsaid = [
+        f"{cls.module}: {field.upper()}"
+        for name, cls in settings_classes().items()
+        if name != "Settings"
+        for field in sorted(shared & set(cls.model_fields))
+        if f"Also reads `{field.upper()}`" not in sections[cls.module]
+    ]
+
+    assert not unsaid
+
+
+def test_the_readme_configuration_table_lists_exactly_the_variables() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    listed = [name for row in table_rows(section) for name in names_in(row[0])]
+    variables = {variable.name for variable in every_variable()}
+
+    assert len(listed) == len(set(listed))
+    assert set(listed) - OTHER_NAMES.keys() == variables
 
 
 def test_every_other_name_in_the_docs_exists_in_the_repository() -> None:
@@ -328,3 +469,105 @@ def test_an_invented_variable_is_caught() -> None:
 
     assert variables_named(blocks, spans) == {"DB_POOL_MAXIMUM", "PORT", "FOO_BAR"}
     assert "DB_POOL_MAXIMUM" not in setting_names()
+
+
+# The troubleshooting page ----------------------------------------------------------------------
+
+
+def reported_problems() -> set[str]:
+    """Every problem line a start prints for a set of bad configurations of every module."""
+    from omnistack_core.ai import AIModule  # noqa: PLC0415 - each needs its extra
+    from omnistack_core.auth import AuthModule  # noqa: PLC0415
+    from omnistack_core.billing import BillingModule  # noqa: PLC0415
+    from omnistack_core.email import EmailModule  # noqa: PLC0415
+    from omnistack_core.jobs import JobsModule  # noqa: PLC0415
+
+    every = settings_class_for(
+        [AuthModule(), JobsModule(), EmailModule(), BillingModule(), AIModule()], base=Settings
+    )
+    bad = [
+        {"environment": "production"},
+        {
+            "environment": "production",
+            "secret_key": "short",
+            "database_url": "mysql://db/app",
+            "redis_url": "http://redis",
+            "auth_provider": "dev",
+            "email_provider": "resend",
+            "ai_default_model": "openai:gpt-4o-mini",
+        },
+        {
+            "environment": "production",
+            "auth_provider": "supabase",
+            "supabase_project_url": "http://abc.supabase.co",
+            "email_provider": "smtp",
+            "database_url": "postgres://app@db/app?channel_binding=require",
+        },
+        {
+            "environment": "production",
+            "auth_provider": "clerk",
+            "database_url": "postgres://a@b/c?x=1",
+        },
+        {"environment": "staging", "auth_provider": "supabase"},
+    ]
+    errors = []
+    for values in bad:
+        with pytest.raises(ConfigurationError) as refused:
+            load_settings(every, env_file=None, **values)
+        errors.append(refused.value)
+    with pytest.raises(ConfigurationError) as refused:
+        settings_class_for([BillingModule()], base=Settings)
+    errors.append(refused.value)
+    return {
+        f"{problem.variable}: {problem.message}" for error in errors for problem in error.problems
+    }
+
+
+def test_the_troubleshooting_page_quotes_the_problems_a_start_reports() -> None:
+    every_variable()  # skips without every extra
+    page = (DOCS / "operations" / "troubleshooting.md").read_text(encoding="utf-8")
+    section = page.split("## The service does not start", 1)[1].split("\n## ", 1)[0]
+    blocks, _ = code_in(section)
+    [example] = [json.loads(block) for block in blocks if block.startswith("{")]
+    quoted = [re.findall(r"`([^`]+)`", row[0])[0] for row in table_rows(section)]
+    quoted += [f"{problem['variable']}: {problem['message']}" for problem in example["problems"]]
+    reported = reported_problems()
+    unknown = [
+        line
+        for line in quoted
+        if not any(problem.startswith(line.removesuffix("...").rstrip()) for problem in reported)
+    ]
+
+    assert len(quoted) > 15
+    assert not unknown
+
+
+# The Docker page -------------------------------------------------------------------------------
+
+
+def test_the_docker_env_file_holds_exactly_what_production_needs_for_the_default_answers() -> None:
+    every_variable()  # skips without every extra
+    from omnistack_core.auth import AuthModule  # noqa: PLC0415 - needs its extra
+    from omnistack_core.email import EmailModule  # noqa: PLC0415
+    from omnistack_core.jobs import JobsModule  # noqa: PLC0415
+
+    page = (DOCS / "deployment" / "docker.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- production-env -->\n```bash\n(.*?)```", page, re.S)
+    assert match is not None, "docker.md has no production-env block"
+    values = dict(line.split("=", 1) for line in match.group(1).splitlines())
+    # The generated app's modules for the default answers, loaded as the image loads them.
+    composed = settings_class_for([AuthModule(), EmailModule(), JobsModule()], base=Settings)
+
+    def start(values: dict[str, str]) -> None:
+        load_settings(composed, env_file=None, environment="production", **values)
+
+    start({name.lower(): value for name, value in values.items()})
+    needless = []
+    for name in values:
+        try:
+            start({other.lower(): value for other, value in values.items() if other != name})
+        except ConfigurationError:
+            continue
+        needless.append(name)
+
+    assert not needless  # each one is required: without it, production refuses to start

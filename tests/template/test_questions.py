@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.template.rendering import render, snapshot
+from tests.template.rendering import REPOSITORY, render, snapshot
+
+COPIER = Path(sys.executable).parent / "copier"
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +83,38 @@ def test_without_ai_there_is_no_chat_route(template: Path, tmp_path: Path) -> No
     assert not (project / "app" / "api" / "v1" / "chat.py").exists()
     assert not (project / "tests" / "test_chat.py").exists()
     assert "ai_usage" not in (project / "migrations" / "versions" / "0001_initial.py").read_text()
+
+
+def readme_data_example() -> list[str]:
+    readme = (REPOSITORY / "README.md").read_text()
+    match = re.search(r"<!-- data-example -->\n```bash\n(.+?)\n```", readme)
+    assert match is not None, "README.md has no data-example command"
+    return shlex.split(match.group(1))
+
+
+def test_the_readme_data_example_answers_multiselect_questions_with_lists(
+    template: Path, tmp_path: Path
+) -> None:
+    command = readme_data_example()
+    assert command[:3] == ["uvx", "copier", "copy"]
+    *options, _, _ = command[3:]  # the template (the checkout) and the destination
+    project = tmp_path / "service"
+
+    subprocess.run(
+        [str(COPIER), "copy", *options, str(template), str(project)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    given = dict(
+        options[index + 1].split("=", 1)
+        for index, option in enumerate(options)
+        if option == "--data"
+    )
+    assert {"modules", "deploy_targets"} <= given.keys()
+    for key, value in given.items():
+        assert answers[key] == yaml.safe_load(value), key
+    assert isinstance(answers["modules"], list)
+    assert isinstance(answers["deploy_targets"], list)
