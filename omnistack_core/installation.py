@@ -220,6 +220,12 @@ def install(
     return installation
 
 
+@overload
+def settings_class_for(modules: Sequence[Module[Any]], *, base: type[BaseT]) -> type[BaseT]: ...
+@overload
+def settings_class_for(
+    modules: Sequence[Module[Any]], *, base: None = ...
+) -> type[ModuleSettings]: ...
 def settings_class_for(
     modules: Sequence[Module[Any]], *, base: type[ModuleSettings] | None = None
 ) -> type[ModuleSettings]:

@@ -160,3 +160,12 @@ def test_the_migration_command_lists_the_problems_without_a_traceback(tmp_path: 
     assert "Traceback" not in result.stderr
     assert "Invalid configuration (2 problems):" in result.stderr
     assert len(lines(result)) <= 15
+
+
+def test_in_json_mode_the_migration_command_prints_one_json_line(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "omnistack_core.cli", "db", "upgrade"]
+    result = run(tmp_path, command, MISCONFIGURED)
+
+    [line] = lines(result)
+    assert result.returncode == 1
+    assert json.loads(line)["message"] == "Invalid configuration (2 problems)"

@@ -7,12 +7,20 @@ service's jobs, and mounts its routes.
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnistack_core import API_PREFIX, Installation, create_app, load_settings
+from omnistack_core import (
+    API_PREFIX,
+    Installation,
+    Module,
+    create_app,
+    load_settings,
+    settings_class_for,
+)
 from omnistack_core.ai import AIModule, UsageRecord
 from omnistack_core.auth import AuthModule
 from omnistack_core.billing import BillingModule, StripeEvent, billing_customers
@@ -47,9 +55,6 @@ def create_service(settings: SaasSettings | None = None) -> FastAPI:
     Raises:
         ConfigurationError: Listing every problem with the settings.
     """
-    if settings is None:
-        settings = load_settings(SaasSettings)
-
     # The two hooks below run while the app serves requests, by when `app` is assigned.
 
     async def subscription_created(event: StripeEvent, session: AsyncSession) -> None:
@@ -68,7 +73,8 @@ def create_service(settings: SaasSettings | None = None) -> FastAPI:
         await queue.enqueue(welcome_subscriber, user_id, str(event.object["id"]), session=session)
 
     async def meter_ai_usage(record: UsageRecord) -> None:
-        if record.user_id is None or settings.usage_meter_event is None:
+        meter = loaded.usage_meter_event
+        if record.user_id is None or meter is None:
             return
         queue = JobsModule.of(app)
         # A job, not a call to Stripe here: the answer does not wait for Stripe, and a failed
@@ -82,20 +88,19 @@ def create_service(settings: SaasSettings | None = None) -> FastAPI:
             job_id=f"ai-usage:{record.id}",
         )
 
-    app = create_app(
-        settings,
-        # Started in this order and stopped in reverse: the jobs module last, so that jobs
-        # still running in-process at shutdown (no REDIS_URL) finish while the email, billing
-        # and AI clients they use are open.
-        modules=[
-            AuthModule(),
-            EmailModule(),
-            BillingModule(handlers={"customer.subscription.created": [subscription_created]}),
-            AIModule(on_usage=[meter_ai_usage]),
-            JobsModule(jobs=JOBS),
-        ],
-        lifespan=create_tables,
-        title=settings.product_name,
-    )
+    # Started in this order and stopped in reverse: the jobs module last, so that jobs still
+    # running in-process at shutdown (no REDIS_URL) finish while the email, billing and AI
+    # clients they use are open.
+    modules: list[Module[Any]] = [
+        AuthModule(),
+        EmailModule(),
+        BillingModule(handlers={"customer.subscription.created": [subscription_created]}),
+        AIModule(on_usage=[meter_ai_usage]),
+        JobsModule(jobs=JOBS),
+    ]
+    # Loaded with the modules' own requirements (BILLING_PLANS, a model's key), so one error
+    # lists every problem.
+    loaded = settings or load_settings(settings_class_for(modules, base=SaasSettings))
+    app = create_app(loaded, modules=modules, lifespan=create_tables, title=loaded.product_name)
     app.include_router(router, prefix=API_PREFIX)
     return app

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from omnistack_core.db.connection_errors import connection_problem
-from omnistack_core.errors import ConfigurationError
+from omnistack_core.errors import ConfigurationError, MissingDependencyError
 from omnistack_core.redaction import redact_url
 from omnistack_core.settings import Settings, load_settings
+from omnistack_core.startup_errors import OutputFormat, report
 
 
 def add_commands(commands: Any) -> None:
@@ -96,8 +97,9 @@ def _migration_command(command: MigrationCommand) -> Callable[[argparse.Namespac
             from omnistack_core.db.migrations import MigrationError  # noqa: PLC0415 - the extra
 
             settings = load_settings()
-        except (ImportError, ConfigurationError) as exc:
-            print(exc, file=sys.stderr)
+        except (ConfigurationError, MissingDependencyError) as exc:
+            # As a start reports it: the migration script is where a deploy starts.
+            report(exc, OutputFormat.from_environment())
             return 1
         try:
             return command(arguments, settings)
