@@ -22,13 +22,14 @@ from starlette.applications import Starlette
 
 from omnistack_core.errors import ConfigProblem, ConfigurationError, ModuleNotRunningError
 from omnistack_core.health.checks import register_check
+from omnistack_core.health.readiness import configure_readiness
 from omnistack_core.module import Module
 from omnistack_core.module_settings import (
     ModuleSettings,
     is_unset,
     requirement_validator,
 )
-from omnistack_core.settings import load_settings, variable_name
+from omnistack_core.settings import load_settings, secret_values, variable_name
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -358,6 +359,7 @@ def attach(
         )
     installation = Installation(settings, modules, prefix=prefix, env_prefix=env_prefix)
     app.state.omnistack = installation
+    configure_readiness(app, secrets=secret_values(settings))
     for module in modules:
         for check in module.health_checks(settings):
             register_check(app, check)
