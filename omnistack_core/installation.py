@@ -314,8 +314,7 @@ def compose_settings(
         for module in modules
         for req in module.requirements()
         if is_unset(getattr(settings, req.field, None))
-        and (reason := req.reason(settings.environment, settings.__dict__, env_prefix))
-        is not None
+        and (reason := req.reason(settings.environment, settings.__dict__, env_prefix)) is not None
     ]
     if problems:
         raise ConfigurationError(problems)
