@@ -35,12 +35,13 @@ def test_settings_problems_name_the_prefixed_variables(monkeypatch: pytest.Monke
     assert "pk_live_not_a_secret_key" not in str(raised.value)
 
 
-@pytest.mark.usefixtures("configured")
-def test_the_hosts_environment_does_not_reach_the_modules() -> None:
-    # `configured` sets the host's ENVIRONMENT=prod and the modules' OMNISTACK_ENVIRONMENT=test.
+def test_the_hosts_environment_does_not_reach_the_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "prod")  # the app's own name for production
+    monkeypatch.setenv("OMNISTACK_ENVIRONMENT", "development")
+
     app = create_app()
 
-    assert Installation.of(app).settings.environment == "test"
+    assert Installation.of(app).settings.environment == "development"
     assert Installation.of(app).env_prefix == "OMNISTACK_"
     assert app.docs_url is None  # what the app itself does with its ENVIRONMENT=prod
     # Without the prefix the modules would read ENVIRONMENT=prod as production.
