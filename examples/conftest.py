@@ -1,7 +1,7 @@
 """What the examples' tests share: the fixtures plugin, a clean environment, logging restored.
 
 The repository's suite (``uv run pytest``) collects ``examples/*/tests`` beside ``tests/``.
-Every directory here is a package, so the two examples' test modules have distinct names
+Every directory here is a package, so the examples' test modules have distinct names
 (``examples.minimal.tests.test_app``, ``examples.saas.tests.test_...``).
 """
 
@@ -40,6 +40,7 @@ collect_ignore_glob = [
         if _installed("jwt", "stripe", "openai", "anthropic", "resend", "jinja2", "arq")
         else ["saas/*"]
     ),
+    *([] if _installed("jwt", "stripe", "alembic", "asyncpg") else ["existing_app/*"]),
 ]
 
 

@@ -16,8 +16,9 @@ from omnistack_core.errors import (
     MissingDependencyError,
     install_problem_handlers,
 )
-from omnistack_core.health.checks import HealthCheck, ReadinessCache, register_check
+from omnistack_core.health.checks import HealthCheck, register_check
 from omnistack_core.health.draining import drain_on_stop_signal
+from omnistack_core.health.readiness import configure_readiness
 from omnistack_core.health.router import router as health_router
 from omnistack_core.installation import (
     API_PREFIX,
@@ -90,7 +91,7 @@ def create_app(
     fastapi_options.setdefault("title", loaded.service_name)
     app = FastAPI(lifespan=_core_lifespan(loaded, metrics=metrics is not None), **fastapi_options)
     app.state.settings = loaded
-    app.state.readiness_cache = ReadinessCache(loaded.health_cache_seconds)
+    configure_readiness(app, cache_seconds=loaded.health_cache_seconds)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=loaded.max_request_body_bytes)
     # Added after the body limit, so outside it: it sees every response, 413s and 500s too.

@@ -8,6 +8,8 @@ with one ``except``; vendor errors are translated at the boundary with ``raise .
      ├── MissingDependencyError   an optional extra is not installed (also an ImportError)
      ├── ModuleNotRunningError    a module's resource is used where it is not installed or
      │                            not started (also a RuntimeError)
+     ├── UnmetRequirementError    a required variable is unset (a ValueError, raised inside
+     │                            settings validation and reported in a ConfigurationError)
      └── ProblemError             an error meant for the client, rendered as problem+json
                                   (also Starlette's HTTPException, for apps with their own
                                   error handlers)

@@ -22,13 +22,14 @@ from starlette.applications import Starlette
 
 from omnistack_core.errors import ConfigProblem, ConfigurationError, ModuleNotRunningError
 from omnistack_core.health.checks import register_check
+from omnistack_core.health.readiness import configure_readiness
 from omnistack_core.module import Module
 from omnistack_core.module_settings import (
     ModuleSettings,
     is_unset,
     requirement_validator,
 )
-from omnistack_core.settings import load_settings, variable_name
+from omnistack_core.settings import load_settings, secret_values, variable_name
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -319,7 +320,7 @@ def compose_settings(
         for module in modules
         for req in module.requirements()
         if is_unset(getattr(settings, req.field, None))
-        and (reason := req.reason(settings.environment, settings.__dict__)) is not None
+        and (reason := req.reason(settings.environment, settings.__dict__, env_prefix)) is not None
     ]
     if problems:
         raise ConfigurationError(problems)
@@ -364,6 +365,7 @@ def attach(
         )
     installation = Installation(settings, modules, prefix=prefix, env_prefix=env_prefix)
     app.state.omnistack = installation
+    configure_readiness(app, secrets=secret_values(settings))
     for module in modules:
         for check in module.health_checks(settings):
             register_check(app, check)

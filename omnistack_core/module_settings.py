@@ -30,6 +30,8 @@ from typing import Any, ClassVar, Literal, get_args
 from pydantic import SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from omnistack_core.errors import OmniStackError
+
 Environment = Literal["development", "test", "staging", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
 LOCAL: tuple[Environment, ...] = ("development", "test")
@@ -106,21 +108,24 @@ class Requirement:
     hint: str = ""
     default_text: str = ""
 
-    def reason(self, environment: str | None, values: Mapping[str, Any]) -> str | None:
+    def reason(
+        self, environment: str | None, values: Mapping[str, Any], prefix: str = ""
+    ) -> str | None:
         """Why the variable is required with these values (``ENVIRONMENT=production``), or None.
 
         Args:
             environment: The validated ``ENVIRONMENT``; None when it is invalid.
             values: The other variables' values by field name.
+            prefix: The variables' prefix (``OMNISTACK_``), so the reason names what was set.
         """
         if environment is None or environment not in self.environments:
             return None
         if not self.when:
-            return f"ENVIRONMENT={environment}"
+            return f"{prefix}ENVIRONMENT={environment}"
         for condition in self.when:
             matched = condition.match(values.get(condition.field))
             if matched is not None:
-                return f"{condition.field.upper()}={matched}"
+                return f"{prefix}{condition.field.upper()}={matched}"
         return None
 
     def message(self, reason: str) -> str:
@@ -140,18 +145,45 @@ class Requirement:
         """``value``, or the default when it is unset and not required.
 
         Raises:
-            ValueError: It is unset and required; the message names why.
+            UnmetRequirementError: It is unset and required; the message names why.
         """
         if not is_unset(value):
             return value
-        reason = self.reason(environment, values)
-        if reason is not None:
-            raise ValueError(self.message(reason))
+        if self.reason(environment, values) is not None:
+            raise UnmetRequirementError(self, environment, values)
         if environment is None or self.default is None:
             # ENVIRONMENT is invalid and reported (nothing to judge against), or the field's
             # own default stands.
             return value
         return self.default() if callable(self.default) else self.default
+
+
+class UnmetRequirementError(OmniStackError, ValueError):
+    """A variable is unset where its requirement holds; what its validator raises.
+
+    Its message names the variables without a prefix: loading the settings under one
+    (:func:`~omnistack_core.load_settings` with ``env_prefix``) reports :meth:`message` with
+    it, so the problem names what the operator sets.
+
+    Attributes:
+        requirement: The requirement that holds.
+    """
+
+    def __init__(
+        self, requirement: Requirement, environment: str | None, values: Mapping[str, Any]
+    ) -> None:
+        self.requirement = requirement
+        # Only the names and values of the conditions are kept: never a secret's value.
+        self._environment = environment
+        self._conditions = {
+            condition.field: values.get(condition.field) for condition in requirement.when
+        }
+        super().__init__(self.message())
+
+    def message(self, prefix: str = "") -> str:
+        """The problem, naming the variables with ``prefix``."""
+        reason = self.requirement.reason(self._environment, self._conditions, prefix)
+        return self.requirement.message(reason or "")
 
 
 def required(

@@ -27,6 +27,7 @@ from omnistack_core.module_settings import (
     LOCAL,
     OUTSIDE_DEVELOPMENT,
     ModuleSettings,
+    UnmetRequirementError,
     required,
 )
 
@@ -279,7 +280,11 @@ def _problems(
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
         field = str(error["loc"][0]) if error["loc"] else ""
-        message = error["msg"].removeprefix("Value error, ")
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, UnmetRequirementError):
+            message = cause.message(env_prefix)
+        else:
+            message = error["msg"].removeprefix("Value error, ")
         problems.append(ConfigProblem(variable_name(settings_class, field, env_prefix), message))
     return problems
 

@@ -68,7 +68,7 @@ class Variable:
             if name.startswith(self.prefix)
         }
         for requirement in self.requirements:
-            reason = requirement.reason(environment, fields)
+            reason = requirement.reason(environment, fields, self.prefix)
             if reason is not None:
                 return requirement.message(reason)
         return None

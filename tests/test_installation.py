@@ -192,8 +192,8 @@ def test_the_modules_settings_are_refused_at_once_under_their_prefixed_names(
         install(FastAPI(), [LedgerModule()], database=engine, env_prefix="LEDGER_", env_file=None)
 
     assert [(p.variable, p.message) for p in refused.value.problems] == [
-        ("LEDGER_LEDGER_URL", "required with the ledger module when LEDGER_MODE=remote"),
-        ("LEDGER_LEDGER_TOKEN", "required with the ledger module when LEDGER_MODE=remote"),
+        ("LEDGER_LEDGER_URL", "required with the ledger module when LEDGER_LEDGER_MODE=remote"),
+        ("LEDGER_LEDGER_TOKEN", "required with the ledger module when LEDGER_LEDGER_MODE=remote"),
     ]
     assert [module.name for module in refused.value.modules] == ["ledger"]
 

@@ -5,12 +5,30 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from omnistack_core import ConfigurationError, Settings, load_settings
+from omnistack_core import (
+    ConfigurationError,
+    ModuleSettings,
+    Settings,
+    When,
+    load_settings,
+    required,
+)
 from omnistack_core.settings import DEVELOPMENT_DATABASE_URL, secret_values
 
 LONG_SECRET = "k" * 40
 SHORT_SECRET = "short-but-secret"
 DB_PASSWORD = "db-pass-never-shown"
+
+
+class MailSettings(ModuleSettings):
+    module = "mail"
+
+    mail_provider: str | None = None
+    smtp_host: str | None = None
+
+    _mail_smtp_host_required = required(
+        "smtp_host", module="mail", when=[When("mail_provider", "smtp")]
+    )
 
 
 def problems_of(error: ConfigurationError) -> dict[str, str]:
@@ -159,7 +177,21 @@ def test_a_prefix_reads_every_variable_under_it_and_names_it_in_problems(
         load_settings(env_prefix="OMNI_")
 
     assert set(problems_of(caught.value)) == {"OMNI_SECRET_KEY", "OMNI_DATABASE_URL"}
-    assert "ENVIRONMENT=staging" in problems_of(caught.value)["OMNI_DATABASE_URL"]
+    assert problems_of(caught.value)["OMNI_DATABASE_URL"].startswith(
+        "required when OMNI_ENVIRONMENT=staging"
+    )
+
+
+def test_a_prefix_names_the_variable_a_condition_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAIL_PROVIDER", "console")  # the host app's, not ours
+    monkeypatch.setenv("OMNI_MAIL_PROVIDER", "smtp")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(MailSettings, env_prefix="OMNI_")
+
+    assert problems_of(caught.value) == {
+        "OMNI_SMTP_HOST": "required with the mail module when OMNI_MAIL_PROVIDER=smtp"
+    }
 
 
 def test_redis_url_must_be_a_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:

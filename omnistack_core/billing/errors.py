@@ -75,7 +75,9 @@ class PaymentRequiredError(BillingError, ProblemError):
     """The user has no subscription (or feature) that grants what they asked for.
 
     The 402 body tells the client what would: ``plans`` it can buy (and ``checkout``, the
-    endpoint that sells them) or the ``feature`` it lacks.
+    endpoint that sells them) or the ``feature`` it lacks. The detail names the checkout
+    endpoint too, so an app rendering errors its own way (FastAPI's ``{"detail": ...}``)
+    still tells the client where to pay.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class PaymentRequiredError(BillingError, ProblemError):
             extensions["feature"] = feature
         if checkout is not None:
             extensions["checkout"] = checkout
+            detail = f"{detail} Buy a plan with POST {checkout}."
         ProblemError.__init__(self, 402, detail, extensions=extensions)
 
 

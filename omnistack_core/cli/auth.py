@@ -29,6 +29,12 @@ def add_commands(commands: Any) -> None:
     )
     dev_token.add_argument("--ttl", type=float, default=3600, help="seconds it lasts (3600)")
     dev_token.add_argument("--env-file", default=".env", help="dotenv file to read")
+    dev_token.add_argument(
+        "--env-prefix",
+        default="",
+        help="read <PREFIX>SECRET_KEY and <PREFIX>ENVIRONMENT, as an app that installed the "
+        "modules with install(env_prefix=...) does",
+    )
     dev_token.set_defaults(handler=_dev_token)
 
 
@@ -39,18 +45,21 @@ def _dev_token(arguments: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     env_file = arguments.env_file or None
+    prefix = arguments.env_prefix
     try:
-        if load_settings(ModuleSettings, env_file=env_file).environment == "production":
+        environment = load_settings(ModuleSettings, env_file=env_file, env_prefix=prefix)
+        if environment.environment == "production":
             print("dev tokens are refused in production", file=sys.stderr)
             return 1
-        settings = load_settings(AuthSettings, env_file=env_file)
+        settings = load_settings(AuthSettings, env_file=env_file, env_prefix=prefix)
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 1
     if "secret_key" not in settings.model_fields_set or settings.secret_key is None:
         # Without SECRET_KEY each process makes up its own: the server would refuse the token.
         print(
-            "SECRET_KEY is not set (environment or .env): the server could not verify this token",
+            f"{prefix}SECRET_KEY is not set (environment or .env): the server could not verify "
+            "this token",
             file=sys.stderr,
         )
         return 1

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from omnistack_core.health.checks import (
-    CheckResult,
-    ReadinessCache,
-    registered_checks,
-)
-from omnistack_core.health.draining import is_draining
-from omnistack_core.settings import Settings, secret_values
+from omnistack_core.health.readiness import readiness_report
 
 router = APIRouter(prefix="/public", tags=["health"])
 
@@ -33,35 +25,7 @@ async def readiness(request: Request) -> JSONResponse:
 
     Also 503, at once and without running checks, once the process has been asked to stop.
     """
-    app = request.app
-    if is_draining(app):
-        return JSONResponse({"status": "draining", "checks": {}}, 503, headers=_NO_STORE)
-    settings: Settings = app.state.settings
-    cache: ReadinessCache = app.state.readiness_cache
-    results = await cache.results(
-        app, registered_checks(app).values(), secrets=secret_values(settings)
+    report = await readiness_report(request.app)
+    return JSONResponse(
+        report.as_dict(), status_code=200 if report.ready else 503, headers=_NO_STORE
     )
-    status = _overall(results)
-    body: dict[str, Any] = {
-        "status": status,
-        "checks": {
-            result.name: {
-                key: value
-                for key, value in (
-                    ("status", result.status),
-                    ("latency_ms", result.latency_ms),
-                    ("error", result.error),
-                )
-                if value is not None
-            }
-            for result in results
-        },
-    }
-    return JSONResponse(body, status_code=503 if status == "failed" else 200, headers=_NO_STORE)
-
-
-def _overall(results: list[CheckResult]) -> str:
-    statuses = {result.status for result in results}
-    if "failed" in statuses:
-        return "failed"
-    return "degraded" if "degraded" in statuses else "ok"

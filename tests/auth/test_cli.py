@@ -44,3 +44,30 @@ def test_dev_token_refuses_in_production(
 
     assert main(["auth", "dev-token", "--sub", "u"]) == 1
     assert "refused in production" in capsys.readouterr().err
+
+
+def test_dev_token_reads_the_variables_under_a_prefix_beside_the_hosts_own(
+    isolated_environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An app of its own, whose ENVIRONMENT means something else, with the modules under OMNI_.
+    (isolated_environment / ".env").write_text(
+        "ENVIRONMENT=local\nOMNI_ENVIRONMENT=test\nOMNI_SECRET_KEY=" + "p" * 40 + "\n"
+    )
+
+    status = main(["auth", "dev-token", "--sub", "prefixed-user", "--env-prefix", "OMNI_"])
+    token = capsys.readouterr().out.strip()
+    # The server that checks it: the same key, read without a prefix.
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    monkeypatch.setenv("SECRET_KEY", "p" * 40)
+
+    async def call() -> int:
+        async with app_client(auth_app()) as client:
+            return (await client.get("/me", headers=bearer(token))).status_code
+
+    assert status == 0
+    assert asyncio.run(call()) == 200
+
+
+def test_dev_token_names_the_prefixed_key_it_lacks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["auth", "dev-token", "--sub", "u", "--env-prefix", "OMNI_"]) == 1
+    assert "OMNI_SECRET_KEY is not set" in capsys.readouterr().err

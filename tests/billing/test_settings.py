@@ -134,3 +134,42 @@ def test_billing_without_auth_is_refused_when_the_app_is_built() -> None:
     assert [str(problem) for problem in refused.value.problems] == [
         "modules: the billing module needs the auth module: install it too"
     ]
+
+
+def test_settings_given_to_install_are_checked_against_the_modules_under_its_prefix() -> None:
+    from fastapi import FastAPI  # noqa: PLC0415
+    from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415
+
+    from omnistack_core import install  # noqa: PLC0415
+    from omnistack_core.auth import AuthModule, AuthSettings  # noqa: PLC0415
+    from omnistack_core.billing import BillingModule  # noqa: PLC0415
+
+    class ModulesSettings(AuthSettings, BillingSettings):
+        """The app's own class for the modules' settings."""
+
+    # Valid for the classes; the billing module without plans in code also needs plans.
+    given = load_settings(
+        ModulesSettings,
+        env_file=None,
+        environment="production",
+        auth_provider="supabase",
+        supabase_project_url="https://abc.supabase.co",
+        stripe_secret_key="sk_live_0123456789",
+        stripe_webhook_secret="whsec_0123456789abcdef",
+        billing_success_url="https://app.example.com/done",
+    )
+    engine = create_async_engine("sqlite+aiosqlite://")
+
+    with pytest.raises(ConfigurationError) as raised:
+        install(
+            FastAPI(),
+            [AuthModule(), BillingModule()],
+            settings=given,
+            database=engine,
+            env_prefix="OMNI_",
+        )
+
+    assert {problem.variable: problem.message for problem in raised.value.problems} == {
+        "OMNI_BILLING_PLANS": "required with the billing module when "
+        'OMNI_ENVIRONMENT=production: the plans sold, e.g. {"pro": "price_123"}'
+    }

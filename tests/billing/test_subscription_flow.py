@@ -59,6 +59,10 @@ async def test_checkout_webhooks_and_cancellation_drive_access(
     problem = refused_after.json()
     assert problem["plans"] == ["pro", "team"]
     assert problem["checkout"] == "/api/v1/billing/checkout"
+    assert problem["detail"] == (
+        "This needs an active subscription to one of the plans 'pro', 'team'. "
+        "Buy a plan with POST /api/v1/billing/checkout."
+    )
 
 
 async def test_one_stripe_customer_per_user_is_created_and_reused(

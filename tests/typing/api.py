@@ -22,7 +22,7 @@ from omnistack_core import (
     required,
 )
 from omnistack_core.db import Base, Database, DbSession
-from omnistack_core.health import HealthCheck, register_check
+from omnistack_core.health import HealthCheck, ReadinessReport, readiness_report, register_check
 
 
 class Item(Base):
@@ -86,3 +86,8 @@ existing = FastAPI()
 shop_settings: ShopSettings = load_settings(ShopSettings, env_prefix="SHOP_")
 engine = create_async_engine("sqlite+aiosqlite:///./shop.db")
 installed: Installation = install(existing, [Shop()], settings=shop_settings, database=engine)
+
+
+async def ready(app: Starlette) -> tuple[int, dict[str, object]]:
+    report: ReadinessReport = await readiness_report(app)
+    return (200 if report.ready else 503), report.as_dict()

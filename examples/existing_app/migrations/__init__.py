@@ -1,0 +1,1 @@
+"""The app's Alembic migrations: its own tables and those of the modules it installs."""

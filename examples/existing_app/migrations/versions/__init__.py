@@ -1,0 +1,1 @@
+"""The app's revisions (Alembic reads every ``v*.py`` here)."""
