@@ -30,6 +30,7 @@ from omnistack_core.module_settings import (
     requirement_validator,
 )
 from omnistack_core.settings import load_settings, secret_values, variable_name
+from omnistack_core.startup_errors import exit_cleanly_when_uncaught
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -213,6 +214,7 @@ def install(
         loaded = compose_settings(modules, settings, env_prefix=env_prefix, env_file=env_file)
     except ConfigurationError as exc:
         exc.modules = tuple(modules)
+        exit_cleanly_when_uncaught(exc)
         raise
     installation = attach(app, modules, loaded, prefix=prefix, env_prefix=env_prefix)
     installation.database = _as_database(database) if database is not None else None

@@ -24,7 +24,7 @@ from omnistack_core.installation import Installation
 from omnistack_core.redaction import redact_url
 from omnistack_core.settings import Settings, load_settings
 from omnistack_core.startup_errors import OutputFormat, report
-from omnistack_core.variables import render_dotenv, render_json, variables_of
+from omnistack_core.variables import Variable, render_dotenv, render_json, variables_of
 
 if TYPE_CHECKING:
     from omnistack_core.module import Module
@@ -92,11 +92,10 @@ def _check_config(arguments: argparse.Namespace) -> int:
 
 def _env(arguments: argparse.Namespace) -> int:
     try:
-        modules = modules_of(configured_app(arguments))
+        variables = _variables_of_app(configured_app(arguments))
     except (AppNotFoundError, MissingDependencyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    variables = variables_of(modules)
     render = render_json if arguments.format == "json" else render_dotenv
     sys.stdout.write(render(variables))
     return 0
@@ -116,6 +115,22 @@ def modules_of(spec: str | None) -> list[Module[Any]]:
     except ConfigurationError as exc:
         return list(exc.modules)
     return list(Installation.of(app).modules)
+
+
+def _variables_of_app(spec: str | None) -> list[Variable]:
+    """The variables of the app at ``spec``: the core's and its modules'.
+
+    For modules installed into an app of its own, the modules' alone, under their prefix.
+    """
+    if spec is None:
+        return variables_of([])
+    try:
+        installation = Installation.of(load_app(spec))
+    except ConfigurationError as exc:
+        return variables_of(list(exc.modules))
+    if isinstance(installation.settings, Settings):
+        return variables_of(installation.modules)
+    return variables_of(installation.modules, base=None, prefix=installation.env_prefix)
 
 
 def describe(settings: Settings) -> list[tuple[str, str]]:
