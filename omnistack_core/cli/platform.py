@@ -119,9 +119,10 @@ def _print_text(
             file=sys.stderr,
         )
         return
-    against = f"{spec}: core, {', '.join(modules)}" if modules else "the core's variables"
     if spec is None:
-        against += " (no app found: --app, or [tool.omnistack] app)"
+        against = "the core's variables: no app found (--app, or [tool.omnistack] app)"
+    else:
+        against = f"{spec}: {', '.join(['core', *modules])}"
     print(f"every process gets what production requires ({against})")
     for file in files:
         processes = ", ".join(f"{process.name} ({process.kind})" for process in file.processes)
