@@ -65,7 +65,8 @@ def build(directory: Path, root: Path) -> list[dict[str, Any]]:
     Raises:
         PlatformFileError: A file is missing or invalid, or uses what is not resolved here.
     """
-    return _Builder(root).build(directory, [])
+    # Resolved, as the paths the builder follows are: messages name them from the root.
+    return _Builder(root.resolve()).build(directory.resolve(), [])
 
 
 def secret_data(secret: dict[str, Any]) -> dict[str, str | None]:
@@ -82,6 +83,8 @@ def secret_data(secret: dict[str, Any]) -> dict[str, str | None]:
 
 
 class _Builder:
+    """Builds kustomization directories, naming files from ``root`` in its messages."""
+
     def __init__(self, root: Path) -> None:
         self._root = root
 
