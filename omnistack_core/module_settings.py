@@ -230,6 +230,15 @@ def requirements_of(settings_class: type[BaseSettings]) -> list[Requirement]:
     return found
 
 
+def normalized_environment(value: str) -> str:
+    """``ENVIRONMENT`` as the settings read it: lower case, ``prod`` as ``production``...
+
+    The result may still be no environment at all (``live``); the settings refuse those.
+    """
+    value = value.strip().lower()
+    return _ALIASES.get(value, value)
+
+
 def is_unset(value: Any) -> bool:
     """Whether a variable's value counts as not set: None, empty, or an empty secret."""
     value = _plain(value)
@@ -266,10 +275,7 @@ class ModuleSettings(BaseSettings):
     @field_validator("environment", mode="before")
     @classmethod
     def _environment_in_lower_case(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().lower()
-            return _ALIASES.get(value, value)
-        return value
+        return normalized_environment(value) if isinstance(value, str) else value
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

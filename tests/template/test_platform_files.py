@@ -427,6 +427,7 @@ def test_railway_secrets_are_kept_on_railway_never_written(
         "SERVICE_NAME",
         "LOG_FORMAT",
         "SHUTDOWN_GRACE_SECONDS",
+        "SENTRY_TRACES_SAMPLE_RATE",
         "AUTH_PROVIDER",
         "EMAIL_PROVIDER",
     }
@@ -607,9 +608,12 @@ def test_fly_leaves_the_stripe_keys_to_fly_secrets(
     assert re.search(
         r"^#\s+fly secrets set STRIPE_SECRET_KEY=\S+ STRIPE_WEBHOOK_SECRET=", text, re.M
     )
-    # The plans and return page are not secret: fly.toml's [env] shows where they go.
-    assert re.search(r"^  # BILLING_PLANS = '\{", text, re.M)
-    assert re.search(r"^  # BILLING_SUCCESS_URL = \"https://", text, re.M)
+    # Not secret, but required and only you know them: set the same way before the first
+    # deploy, so no machine starts without them.
+    assert re.search(
+        r"^#\s+fly secrets set BILLING_PLANS='\{.*\}' BILLING_SUCCESS_URL=", text, re.M
+    )
+    assert "BILLING_PLANS" not in fly_toml(generate(name))["env"]
 
 
 @pytest.mark.parametrize("name", sets_with_billing("railway"))
@@ -686,7 +690,7 @@ def test_fly_names_the_email_provider_and_leaves_the_key_to_fly_secrets(
     text = (generate(name) / "fly.toml").read_text()
     assert fly_toml(generate(name))["env"]["EMAIL_PROVIDER"] == "resend"
     assert re.search(r"^#\s+fly secrets set RESEND_API_KEY=", text, re.M)
-    assert re.search(r"^  # EMAIL_FROM = \"", text, re.M)
+    assert re.search(r"^#\s+fly secrets set EMAIL_FROM=\"", text, re.M)
 
 
 @pytest.mark.parametrize("name", sets_with_email("docker"))
@@ -698,7 +702,7 @@ def test_compose_requires_a_sender_and_passes_the_provider_settings(
         environment = compose["services"][service]["environment"]
         assert environment["EMAIL_PROVIDER"] == "${EMAIL_PROVIDER:-resend}"
         assert environment["EMAIL_FROM"] == "${EMAIL_FROM:?set EMAIL_FROM in .env}"
-        assert environment["RESEND_API_KEY"] == "${RESEND_API_KEY:-}"
+        assert environment["RESEND_API_KEY"] == "${RESEND_API_KEY:?set RESEND_API_KEY in .env}"
 
 
 # --- AI ---------------------------------------------------------------------------------------
