@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import copier
+import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -89,3 +91,19 @@ def render(template: Path, destination: Path, answers: dict[str, Any]) -> Path:
         quiet=True,
     )
     return destination
+
+
+def renderer(
+    tmp_path_factory: pytest.TempPathFactory, answer_sets: dict[str, dict[str, Any]]
+) -> Callable[[str], Path]:
+    """Render an answer set of ``answer_sets`` on first use; later calls reuse the project."""
+    template = snapshot(tmp_path_factory.mktemp("template"))
+    projects: dict[str, Path] = {}
+
+    def project(name: str) -> Path:
+        if name not in projects:
+            destination = tmp_path_factory.mktemp(name) / "project"
+            projects[name] = render(template, destination, answer_sets[name])
+        return projects[name]
+
+    return project

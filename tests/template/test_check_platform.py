@@ -22,8 +22,7 @@ import yaml
 
 from omnistack_core.cli.platforms import compose, fly, kubernetes, kustomize, railway, render
 from omnistack_core.cli.platforms.processes import PlatformFile
-from tests.template.rendering import ANSWER_SETS, snapshot
-from tests.template.rendering import render as render_template
+from tests.template.rendering import ANSWER_SETS, renderer
 
 ANSWERS: dict[str, dict[str, Any]] = {
     **ANSWER_SETS,
@@ -52,16 +51,7 @@ def answer(name: str, question: str) -> Any:
 @pytest.fixture(scope="module")
 def generate(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """Render an answer set on first use; later tests of the module reuse the project."""
-    template = snapshot(tmp_path_factory.mktemp("template"))
-    projects: dict[str, Path] = {}
-
-    def project(name: str) -> Path:
-        if name not in projects:
-            destination = tmp_path_factory.mktemp(name) / "project"
-            projects[name] = render_template(template, destination, ANSWERS[name])
-        return projects[name]
-
-    return project
+    return renderer(tmp_path_factory, ANSWERS)
 
 
 def check_platform(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
+from tests.template.rendering import ANSWER_SETS, REPOSITORY, renderer
 from tests.template.test_platform_files import railway_graph
 
 ANSWERS: dict[str, dict[str, Any]] = {**ANSWER_SETS, "defaults": {}}
@@ -39,16 +39,7 @@ SKIPPED = {".git", ".venv", "uv.lock"}
 @pytest.fixture(scope="module")
 def generate(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """Render an answer set on first use; later tests of the module reuse the project."""
-    template = snapshot(tmp_path_factory.mktemp("template"))
-    projects: dict[str, Path] = {}
-
-    def project(name: str) -> Path:
-        if name not in projects:
-            destination = tmp_path_factory.mktemp(name) / "project"
-            projects[name] = render(template, destination, ANSWERS[name])
-        return projects[name]
-
-    return project
+    return renderer(tmp_path_factory, ANSWERS)
 
 
 def answers(project: Path) -> dict[str, Any]:

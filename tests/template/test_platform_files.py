@@ -21,7 +21,7 @@ import yaml
 from omnistack_core.ai import AISettings
 from omnistack_core.billing import BillingSettings
 from omnistack_core.settings import Settings
-from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
+from tests.template.rendering import ANSWER_SETS, REPOSITORY, renderer
 
 # Beyond the shared sets: Railway and Render with Clerk, and with no authentication at all.
 ANSWERS: dict[str, dict[str, Any]] = {
@@ -112,16 +112,7 @@ def email_chosen(name: str) -> bool:
 @pytest.fixture(scope="module")
 def generate(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """Render an answer set on first use; later tests of the module reuse the project."""
-    template = snapshot(tmp_path_factory.mktemp("template"))
-    projects: dict[str, Path] = {}
-
-    def project(name: str) -> Path:
-        if name not in projects:
-            destination = tmp_path_factory.mktemp(name) / "project"
-            projects[name] = render(template, destination, ANSWERS[name])
-        return projects[name]
-
-    return project
+    return renderer(tmp_path_factory, ANSWERS)
 
 
 def slug(project: Path) -> str:
