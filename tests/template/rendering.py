@@ -10,12 +10,21 @@ from typing import Any
 
 import copier
 import pytest
+import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
+
+def copier_defaults() -> dict[str, Any]:
+    """The answers ``copier copy --defaults`` gives to the questions that shape a service."""
+    questions = yaml.safe_load((REPOSITORY / "copier.yml").read_text())
+    names = ("project_name", "auth_provider", "modules", "deploy_targets", "monitoring")
+    return {name: questions[name]["default"] for name in names}
+
+
 ANSWER_SETS: dict[str, dict[str, Any]] = {
     # What `copier copy --defaults` gives: Supabase, jobs and email, every target but k8s.
-    "defaults": {},
+    "defaults": copier_defaults(),
     "everything-supabase": {
         "project_name": "Everything Service",
         "auth_provider": "supabase",

@@ -26,8 +26,6 @@ from tests.template.rendering import ANSWER_SETS, renderer
 
 ANSWERS: dict[str, dict[str, Any]] = {
     **ANSWER_SETS,
-    # copier.yml's defaults: supabase, jobs and email, Railway, Render, Fly and Docker.
-    "defaults": {},
     # Every platform without the worker, with Clerk and a sender.
     "clerk-everywhere": {
         "project_name": "Clerk Everywhere",
@@ -37,15 +35,6 @@ ANSWERS: dict[str, dict[str, Any]] = {
     },
 }
 READERS = (render.read, fly.read, railway.read, compose.read, kubernetes.read)
-# What copier.yml answers when an answer set leaves a question out.
-DEFAULTS: dict[str, Any] = {
-    "modules": ["jobs", "email"],
-    "deploy_targets": ["railway", "render", "fly", "docker"],
-}
-
-
-def answer(name: str, question: str) -> Any:
-    return ANSWERS[name].get(question, DEFAULTS[question])
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +75,9 @@ def test_every_generated_platform_file_passes_the_check(
     report = json.loads(result.stdout)
     platforms = {"docker": "compose"}
     assert {file["platform"] for file in report["files"]} == {
-        platforms.get(target, target) for target in answer(name, "deploy_targets")
+        platforms.get(target, target) for target in ANSWERS[name]["deploy_targets"]
     }
-    kinds = {"api", "migration"} | ({"worker"} if "jobs" in answer(name, "modules") else set())
+    kinds = {"api", "migration"} | ({"worker"} if "jobs" in ANSWERS[name]["modules"] else set())
     for file in report["files"]:
         assert {process["kind"] for process in file["processes"]} == kinds, file["path"]
 
@@ -105,7 +94,7 @@ def test_every_process_traces_a_tenth_of_requests_and_names_itself(
             assert "SENTRY_DSN" in process.settings, where
 
 
-@pytest.mark.parametrize("name", [n for n in ANSWERS if "docker" in answer(n, "deploy_targets")])
+@pytest.mark.parametrize("name", [n for n in ANSWERS if "docker" in ANSWERS[n]["deploy_targets"]])
 def test_compose_names_each_process_in_its_logs(generate: Callable[[str], Path], name: str) -> None:
     project = generate(name)
     slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
@@ -118,7 +107,7 @@ def test_compose_names_each_process_in_its_logs(generate: Callable[[str], Path],
     }
 
     expected = {"migrate": f"{slug}-migrate", "api": slug}
-    if "jobs" in answer(name, "modules"):
+    if "jobs" in ANSWERS[name]["modules"]:
         expected["worker"] = f"{slug}-worker"
     assert names == expected
 
