@@ -64,6 +64,8 @@ OTHER_NAMES = {
     "RENDER_API_KEY": "deploy.yml",
     "RENDER_STAGING_SERVICE_ID": "deploy.yml",
     "RENDER_PRODUCTION_SERVICE_ID": "deploy.yml",
+    "RENDER_STAGING_WORKER_SERVICE_ID": "deploy.yml",
+    "RENDER_PRODUCTION_WORKER_SERVICE_ID": "deploy.yml",
     "FLY_API_TOKEN": "deploy.yml",
     "SENTRY_AUTH_TOKEN": "deploy.yml",
     "SENTRY_ORG": "deploy.yml",
