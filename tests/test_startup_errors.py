@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 MISCONFIGURED = {"ENVIRONMENT": "production", "SECRET_KEY": "short"}
 """Production with a short key and no database: two problems."""
 
