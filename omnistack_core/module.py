@@ -1,9 +1,10 @@
 """The module contract: how an optional capability plugs into an app.
 
 A module is one object describing what it adds to a service: its settings class (its own
-variables only), routers, readiness checks, SQLAlchemy metadata, jobs, the modules it needs,
-and a lifespan. :func:`~omnistack_core.create_app` composes them into a new service, and
-:func:`~omnistack_core.install` into an existing FastAPI app: every module's settings are
+variables only), routers, readiness checks, SQLAlchemy metadata and the Alembic branch that
+migrates it, jobs, the modules it needs, and a lifespan. :func:`~omnistack_core.create_app`
+composes them into a new service, and :func:`~omnistack_core.install` into an existing
+FastAPI app: every module's settings are
 validated together (one error lists every problem), routers are mounted under one prefix,
 checks are registered, and lifespans are entered in order at start-up and left in reverse.
 
@@ -24,6 +25,7 @@ from fastapi import APIRouter, FastAPI
 from typing_extensions import TypeVar
 
 from omnistack_core.health.checks import HealthCheck
+from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module_settings import ModuleSettings, Requirement
 
 if TYPE_CHECKING:
@@ -67,6 +69,13 @@ class Module(Generic[SettingsT]):
     def metadata(self) -> Sequence[MetaData]:
         """SQLAlchemy metadata of the module's tables, for migrations."""
         return ()
+
+    def migrations(self) -> MigrationBranch | None:
+        """The Alembic branch that creates and changes the module's tables, if it has any.
+
+        A service's migrations apply it beside their own (``omnistack db upgrade``).
+        """
+        return None
 
     def jobs(self) -> Sequence[Callable[..., Awaitable[Any]]]:
         """Job functions (decorated with ``@job``) the module runs; the jobs module runs them."""

@@ -18,6 +18,7 @@ from omnistack_core.ai.quota import Quota
 from omnistack_core.ai.settings import PROVIDERS, AISettings
 from omnistack_core.ai.usage import UsageHook, UsageRecorder, ai_metadata
 from omnistack_core.installation import Installation, resource_of
+from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
 from omnistack_core.module_settings import Requirement, When
 
@@ -65,6 +66,10 @@ class AIModule(Module[AISettings]):
     def metadata(self) -> Sequence[MetaData]:
         """The ``ai_usage`` table."""
         return [ai_metadata]
+
+    def migrations(self) -> MigrationBranch:
+        """The ``omnistack_ai`` branch: the revisions of the ``ai_usage`` table."""
+        return MigrationBranch("omnistack_ai", "omnistack_core.ai:migrations")
 
     def requirements(self) -> Sequence[Requirement]:
         """A provider's key, once a model of that provider is named (unless given here)."""

@@ -28,6 +28,7 @@ from omnistack_core.auth.users import (
 from omnistack_core.db import new_metadata
 from omnistack_core.health import HealthCheck
 from omnistack_core.installation import Installation, resource_of
+from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
 
 
@@ -91,6 +92,13 @@ class AuthModule(Module[AuthSettings]):
     def metadata(self) -> Sequence[MetaData]:
         """The users table, unless recording is off."""
         return [] if self._users is None else [self._users.metadata]
+
+    def migrations(self) -> MigrationBranch | None:
+        """The ``omnistack_auth`` branch, creating the users table under its name."""
+        if self._users is None:
+            return None
+        options = {"users_table": self._users.name}
+        return MigrationBranch("omnistack_auth", "omnistack_core.auth:migrations", options)
 
     def health_checks(self, settings: AuthSettings) -> Sequence[HealthCheck]:
         """That the issuer's JWKS answers; non-critical, since cached keys keep serving."""

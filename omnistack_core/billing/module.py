@@ -17,6 +17,7 @@ from omnistack_core.billing.stripe_billing import StripeBilling
 from omnistack_core.billing.tables import billing_metadata
 from omnistack_core.billing.webhook_ingest import WEBHOOKS, BillingEventHandler, WebhookIngest
 from omnistack_core.installation import Installation, resource_of
+from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
 from omnistack_core.module_settings import DEPLOYED, Requirement
 
@@ -93,6 +94,10 @@ class BillingModule(Module[BillingSettings]):
     def metadata(self) -> Sequence[MetaData]:
         """The ``billing_*`` tables."""
         return [billing_metadata]
+
+    def migrations(self) -> MigrationBranch:
+        """The ``omnistack_billing`` branch: the revisions of the ``billing_*`` tables."""
+        return MigrationBranch("omnistack_billing", "omnistack_core.billing:migrations")
 
     def requirements(self) -> Sequence[Requirement]:
         """``BILLING_PLANS`` outside development, unless plans are given here."""

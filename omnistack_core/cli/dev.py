@@ -44,7 +44,7 @@ def _dev(arguments: argparse.Namespace) -> int:
         print("omnistack dev serves development only; use uvicorn directly", file=sys.stderr)
         return 1
     if Path("alembic.ini").exists():
-        status = upgrade_for_development("alembic.ini")
+        status = upgrade_for_development("alembic.ini", spec)
         if status:
             return status
     import uvicorn  # noqa: PLC0415 - a dependency of services, not of the library

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from logging.config import fileConfig
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from sqlalchemy import Connection, MetaData, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnistack_core.db.engine import engine_from_settings
 from omnistack_core.errors import MissingDependencyError, OmniStackError
+from omnistack_core.migration_branch import OPTIONS_ATTRIBUTE, MigrationBranch
 from omnistack_core.settings import Settings, load_settings
 
 try:
@@ -31,6 +34,7 @@ try:
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+    from alembic.util import coerce_resource_to_filename
     from alembic.util.exc import CommandError
 except ImportError as exc:  # pragma: no cover - exercised in a run without the extra
     raise MissingDependencyError("db.migrations", "migrations") from exc
@@ -74,7 +78,11 @@ class MigrationResult:
     ahead: bool = False
 
 
-def run_alembic(target_metadata: MetaData | Sequence[MetaData]) -> None:
+def run_alembic(
+    target_metadata: MetaData | Sequence[MetaData],
+    *,
+    branches: Sequence[MigrationBranch] = (),
+) -> None:
     """Run Alembic from a service's ``env.py``, online or offline, with OmniStack settings.
 
     The URL is ``DATABASE_DIRECT_URL`` (else ``DATABASE_URL``), normalised like the app's.
@@ -84,13 +92,26 @@ def run_alembic(target_metadata: MetaData | Sequence[MetaData]) -> None:
     Args:
         target_metadata: The app's metadata and the installed modules', for autogenerate
             and ``alembic check``.
+        branches: The installed modules' branches (``Module.migrations()``): their options
+            reach their revisions, and ``alembic.ini`` must list their folders.
+
+    Raises:
+        MigrationError: ``alembic.ini``'s ``version_locations`` lacks a branch's folder.
     """
     from alembic import context  # noqa: PLC0415 - only exists while Alembic runs env.py
 
+    check_locations(context.script, branches)
+    context.config.attributes.setdefault(
+        OPTIONS_ATTRIBUTE, {branch.label: dict(branch.options) for branch in branches}
+    )
     options: dict[str, Any] = {
         "target_metadata": target_metadata,
         "transaction_per_migration": True,
     }
+    every_head = _every_head_for_head(context)
+    if every_head is not None:
+        options["fn"] = every_head
+    options["process_revision_directives"] = _onto_the_service_branch(context.script)
     capture = context.config.attributes.get(SQL_CAPTURE_ATTRIBUTE)
     if capture is not None:
         # The linter reads PostgreSQL's SQL whatever DATABASE_URL says, and needs no settings.
@@ -106,7 +127,9 @@ def run_alembic(target_metadata: MetaData | Sequence[MetaData]) -> None:
         # upgrade() holds the lock and lends its connection.
         _migrate(given, options)
         return
-    if context.config.config_file_name is not None:
+    if context.config.config_file_name is not None and context.config.file_config.has_section(
+        "loggers"
+    ):
         # Run from the alembic command: its [loggers] print the revisions applied.
         fileConfig(context.config.config_file_name, disable_existing_loggers=False)
     settings = load_settings()
@@ -117,6 +140,100 @@ def run_alembic(target_metadata: MetaData | Sequence[MetaData]) -> None:
             context.run_migrations()
         return
     asyncio.run(_migrate_with_engine(settings, options))
+
+
+def branch_options(label: str) -> Mapping[str, Any]:
+    """What the installed module gives the revisions of branch ``label`` (its table names).
+
+    Called from a module's revision while Alembic runs it; empty when the module gave none.
+    """
+    from alembic import context  # noqa: PLC0415 - only exists while Alembic runs env.py
+
+    options: Mapping[str, Mapping[str, Any]] = context.config.attributes.get(OPTIONS_ATTRIBUTE, {})
+    return options.get(label, {})
+
+
+def migration_config(
+    config_path: str | Path,
+    branches: Sequence[MigrationBranch] = (),
+    *,
+    stdout: TextIO | None = None,
+) -> Config:
+    """The service's Alembic configuration with the modules' branches in it.
+
+    Their folders are added to ``version_locations`` (whatever ``alembic.ini`` lists, the
+    commands run through this see exactly the installed modules' revisions) and their
+    options are handed to their revisions.
+    """
+    config = Config(str(config_path), stdout=stdout or sys.stdout)
+    listed = config.get_version_locations_list() or [
+        f"{config.get_main_option('script_location')}/versions"
+    ]
+    locations = list(dict.fromkeys([*listed, *(branch.location for branch in branches)]))
+    # One per line: a package resource (omnistack_core.auth:migrations) holds a colon.
+    config.set_main_option("path_separator", "newline")
+    escaped = [location.replace("%", "%%") for location in locations]
+    config.set_main_option("version_locations", "\n".join(escaped))
+    config.attributes[OPTIONS_ATTRIBUTE] = {b.label: dict(b.options) for b in branches}
+    return config
+
+
+def check_locations(script: ScriptDirectory, branches: Sequence[MigrationBranch]) -> None:
+    """Refuse a script directory that would not load every branch's revisions.
+
+    Raises:
+        MigrationError: ``alembic.ini``'s ``version_locations`` lacks a branch's folder.
+    """
+    loaded = {
+        Path(coerce_resource_to_filename(str(location))).resolve()
+        for location in (script.version_locations or [str(Path(script.dir, "versions"))])
+    }
+    missing = [branch for branch in branches if branch.directory.resolve() not in loaded]
+    if missing:
+        labels = ", ".join(branch.label for branch in missing)
+        names = " ".join(branch.location for branch in missing)
+        raise MigrationError(
+            f"alembic.ini's version_locations lacks the revisions of {labels}: add {names} "
+            "(one location per line, with path_separator = newline)"
+        )
+
+
+def _onto_the_service_branch(script: ScriptDirectory) -> Callable[..., None]:
+    """New revisions (``alembic revision``) go on the service's own branch by default.
+
+    The modules' branches are heads too, and Alembic would ask which head a revision follows:
+    the service's, since the modules' revisions come with omnistack-core.
+    """
+
+    def place(_context: Any, _revision: Any, directives: list[Any]) -> None:
+        own = [head for head in script.get_heads() if not script.get_revision(head).branch_labels]
+        for directive in directives:
+            # None from the alembic command without --head, "head" from command.revision().
+            if getattr(directive, "head", None) in (None, "head") and len(own) == 1:
+                directive.head = own[0]
+
+    return place
+
+
+def _every_head_for_head(context: Any) -> Callable[..., Any] | None:
+    """``alembic upgrade head`` across the modules' branches: every branch's head.
+
+    A service has its own branch and one per module, so once a release adds a revision to a
+    module's branch there are several heads, and Alembic refuses ``head`` as ambiguous. The
+    deployment guide's command keeps working: in an OmniStack service it means ``heads``.
+    """
+    arguments = context.config.cmd_opts
+    command_run = getattr(arguments, "cmd", None)
+    if getattr(arguments, "revision", None) != "head" or not command_run:
+        return None
+    if command_run[0] is not command.upgrade or len(context.script.get_heads()) < 2:
+        return None
+    script: ScriptDirectory = context.script
+
+    def upgrade_every_head(current: Any, _context: Any) -> Any:
+        return script._upgrade_revs("heads", current)  # noqa: SLF001 - what `upgrade heads` runs
+
+    return upgrade_every_head
 
 
 def _migrate(connection: Connection, options: dict[str, Any]) -> None:
@@ -150,14 +267,16 @@ def upgrade(
     revision: str = "heads",
     settings: Settings | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    branches: Sequence[MigrationBranch] = (),
 ) -> MigrationResult:
-    """Upgrade the database to head, holding the migration lock while doing it.
+    """Upgrade the database to every head, holding the migration lock while doing it.
 
     Args:
         config_path: The service's ``alembic.ini``.
-        revision: Where to stop; every head by default.
+        revision: Where to stop; every branch's head by default.
         settings: The settings; loaded from the environment when None.
         lock_timeout: Seconds to wait for another runner's lock before giving up.
+        branches: The installed modules' branches, migrated with the service's own.
 
     Returns:
         What was done.
@@ -167,7 +286,7 @@ def upgrade(
             names it; the revisions before it are applied and recorded).
     """
     settings = settings or load_settings()
-    config = Config(str(config_path))
+    config = migration_config(config_path, branches)
     return asyncio.run(_locked(config, settings, lock_timeout, revision, "upgrade"))
 
 
@@ -177,14 +296,17 @@ def downgrade(
     *,
     settings: Settings | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    branches: Sequence[MigrationBranch] = (),
 ) -> MigrationResult:
     """Downgrade the database to ``revision``, holding the migration lock like :func:`upgrade`.
 
     Args:
-        revision: A revision id, ``-1`` (one step back) or ``base`` (everything undone).
+        revision: A revision id, ``-1`` (one step back), ``base`` (everything undone), or
+            one of a branch: ``omnistack_billing@-1``, ``omnistack_billing@base``.
         config_path: The service's ``alembic.ini``.
         settings: The settings; loaded from the environment when None.
         lock_timeout: Seconds to wait for another runner's lock before giving up.
+        branches: The installed modules' branches.
 
     Returns:
         What was done.
@@ -195,8 +317,12 @@ def downgrade(
             with every downgrade before it done and recorded).
     """
     settings = settings or load_settings()
-    config = Config(str(config_path))
+    config = migration_config(config_path, branches)
     return asyncio.run(_locked(config, settings, lock_timeout, revision, "downgrade"))
+
+
+SERVICE_BRANCH = "service"
+"""How the service's own revisions (those of no module's branch) are named per branch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,12 +331,14 @@ class RevisionState:
 
     Attributes:
         current: The revisions the database is at (empty: nothing applied yet).
-        heads: The newest revisions on disk; more than one means unmerged branches.
+        heads: The newest revisions on disk: one per branch (the service's, each module's);
+            two in one branch mean revisions nobody merged.
         pending: The revisions an upgrade would apply, oldest first.
         drift: Differences between the models and the database, as Alembic's autogenerate
             describes them; only compared when nothing is pending.
         unknown: Revisions the database is at that these migrations do not have (a newer
             release applied them); nothing is pending or compared then.
+        branches: The branch of each revision named above (``service``, ``omnistack_auth``).
     """
 
     current: tuple[str, ...]
@@ -218,33 +346,55 @@ class RevisionState:
     pending: tuple[str, ...]
     drift: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
+    branches: Mapping[str, str] = field(default_factory=dict)
+
+    def by_branch(self, revisions: Sequence[str]) -> dict[str, list[str]]:
+        """``revisions`` grouped by branch, in the order given."""
+        grouped: dict[str, list[str]] = {}
+        for revision in revisions:
+            grouped.setdefault(self.branches.get(revision, SERVICE_BRANCH), []).append(revision)
+        return grouped
+
+    @property
+    def split_branches(self) -> dict[str, list[str]]:
+        """The branches with more than one head: revisions that need a merge."""
+        return {
+            branch: heads for branch, heads in self.by_branch(self.heads).items() if len(heads) > 1
+        }
 
     @property
     def ok(self) -> bool:
-        """One head, nothing pending, no drift, nothing unknown: what ``db check`` requires."""
-        return len(self.heads) == 1 and not (self.pending or self.drift or self.unknown)
+        """One head per branch, nothing pending, no drift, nothing unknown: ``db check``."""
+        return not (self.split_branches or self.pending or self.drift or self.unknown)
 
 
 def current(
-    config_path: str | Path = "alembic.ini", *, settings: Settings | None = None
+    config_path: str | Path = "alembic.ini",
+    *,
+    settings: Settings | None = None,
+    branches: Sequence[MigrationBranch] = (),
 ) -> RevisionState:
-    """Where the database is: its revision, the heads, and what an upgrade would apply."""
+    """Where the database is: its revisions, the heads, and what an upgrade would apply."""
     settings = settings or load_settings()
-    config = Config(str(config_path))
+    config = migration_config(config_path, branches)
     return asyncio.run(_state(config, settings, compare=False))
 
 
 def check(
-    config_path: str | Path = "alembic.ini", *, settings: Settings | None = None
+    config_path: str | Path = "alembic.ini",
+    *,
+    settings: Settings | None = None,
+    branches: Sequence[MigrationBranch] = (),
 ) -> RevisionState:
     """:func:`current`, plus the drift between the models and an up-to-date database.
 
     Drift is what ``alembic revision --autogenerate`` would write: a model change without a
-    revision, or a revision that the models do not reflect.
+    revision, or a revision that the models do not reflect, in the service's tables or the
+    modules'.
     """
     settings = settings or load_settings()
     # Alembic prints "No new upgrade operations detected"; the result says it instead.
-    config = Config(str(config_path), stdout=io.StringIO())
+    config = migration_config(config_path, branches, stdout=io.StringIO())
     return asyncio.run(_state(config, settings, compare=True))
 
 
@@ -253,7 +403,7 @@ async def _state(config: Config, settings: Settings, *, compare: bool) -> Revisi
     engine = engine_from_settings(_unpooled(settings), settings.migration_database_url)
     try:
         async with engine.connect() as connection:
-            heads = await connection.run_sync(_current_heads)
+            heads = await connection.run_sync(current_heads)
             unknown = _unknown(script, heads)
             pending = [] if unknown else _pending(script, heads)
             drift: tuple[str, ...] = ()
@@ -261,7 +411,22 @@ async def _state(config: Config, settings: Settings, *, compare: bool) -> Revisi
                 drift = await connection.run_sync(_drift, config)
     finally:
         await engine.dispose()
-    return RevisionState(heads, tuple(script.get_heads()), tuple(pending), drift, unknown)
+    on_disk = tuple(script.get_heads())
+    named = {*heads, *on_disk, *pending} - set(unknown)
+    return RevisionState(
+        heads,
+        on_disk,
+        tuple(pending),
+        drift,
+        unknown,
+        {revision: branch_of(script, revision) for revision in named},
+    )
+
+
+def branch_of(script: ScriptDirectory, revision: str) -> str:
+    """The branch label of ``revision``, or ``service`` for the service's own revisions."""
+    labels = sorted(script.get_revision(revision).branch_labels)
+    return labels[0] if labels else SERVICE_BRANCH
 
 
 def _drift(connection: Connection, config: Config) -> tuple[str, ...]:
@@ -284,33 +449,27 @@ async def _locked(
     script = ScriptDirectory.from_config(config)
     engine = engine_from_settings(_unpooled(settings), settings.migration_database_url)
     try:
-        async with engine.connect() as connection:
-            postgres = connection.dialect.name == "postgresql"
-            waited = await _take_lock(connection, lock_timeout) if postgres else 0.0
+        async with locked_connection(engine, lock_timeout) as (connection, waited):
+            before = await connection.run_sync(current_heads)
+            unknown = _unknown(script, before)
+            if unknown and direction == "upgrade":
+                # A rollback deploy: a newer release migrated this database, and its
+                # migrations were written for the older code to keep working. Leave it.
+                return MigrationResult(_one(before), _one(before), (), waited, ahead=True)
+            if unknown:
+                raise MigrationError(
+                    f"the database is at {', '.join(unknown)}, which these migrations do "
+                    "not have: downgrade with the release that applied it"
+                )
             try:
-                before = await connection.run_sync(_current_heads)
-                unknown = _unknown(script, before)
-                if unknown and direction == "upgrade":
-                    # A rollback deploy: a newer release migrated this database, and its
-                    # migrations were written for the older code to keep working. Leave it.
-                    return MigrationResult(_one(before), _one(before), (), waited, ahead=True)
-                if unknown:
-                    raise MigrationError(
-                        f"the database is at {', '.join(unknown)}, which these migrations do "
-                        "not have: downgrade with the release that applied it"
-                    )
-                try:
-                    await connection.run_sync(_run_command, config, target, direction)
-                except Exception as exc:
-                    now = await connection.run_sync(_current_heads)
-                    name = _failing(script, now, direction)
-                    raise MigrationError(
-                        f"migration {name} failed: {type(exc).__name__}: {exc}", revision=name
-                    ) from exc
-                after = await connection.run_sync(_current_heads)
-            finally:
-                if postgres:
-                    await _release_lock(connection)
+                await connection.run_sync(_run_command, config, target, direction)
+            except Exception as exc:
+                now = await connection.run_sync(current_heads)
+                name = _failing(script, now, direction)
+                raise MigrationError(
+                    f"migration {name} failed: {type(exc).__name__}: {exc}", revision=name
+                ) from exc
+            after = await connection.run_sync(current_heads)
     finally:
         await engine.dispose()
     if direction == "upgrade":
@@ -319,6 +478,25 @@ async def _locked(
         ran = [rev for rev in _pending(script, after) if rev not in _pending(script, before)]
         ran.reverse()
     return MigrationResult(_one(before), _one(after), tuple(ran), waited)
+
+
+@asynccontextmanager
+async def locked_connection(
+    engine: AsyncEngine, lock_timeout: float
+) -> AsyncIterator[tuple[AsyncConnection, float]]:
+    """A connection holding the migration lock (on PostgreSQL), and the seconds waited for it.
+
+    Raises:
+        MigrationError: Another runner held the lock for longer than ``lock_timeout``.
+    """
+    async with engine.connect() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        waited = await _take_lock(connection, lock_timeout) if postgres else 0.0
+        try:
+            yield connection, waited
+        finally:
+            if postgres:
+                await _release_lock(connection)
 
 
 def _unknown(script: ScriptDirectory, heads: tuple[str, ...]) -> tuple[str, ...]:
@@ -367,15 +545,22 @@ async def _release_lock(connection: AsyncConnection) -> None:
     await connection.commit()
 
 
-def _current_heads(connection: Connection) -> tuple[str, ...]:
+def current_heads(connection: Connection) -> tuple[str, ...]:
+    """The revisions the database is at (one per branch), ending the read's transaction."""
     heads = MigrationContext.configure(connection).get_current_heads()
     connection.commit()  # reading alembic_version began a transaction; end it
     return tuple(heads)
 
 
 def _pending(script: ScriptDirectory, current: tuple[str, ...]) -> list[str]:
-    revisions = script.iterate_revisions("heads", current or None)
-    return [revision.revision for revision in reversed(list(revisions))]
+    """The revisions an upgrade to every head would apply, oldest first.
+
+    Every branch counts: the database sits at one revision per branch, and a branch it has
+    never seen (a module added since) is pending from its base.
+    """
+    applied = {revision.revision for revision in script.iterate_revisions(current, "base")}
+    everything = reversed(list(script.walk_revisions()))
+    return [revision.revision for revision in everything if revision.revision not in applied]
 
 
 def _run_command(connection: Connection, config: Config, target: str, direction: Direction) -> None:

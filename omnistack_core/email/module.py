@@ -19,6 +19,7 @@ from omnistack_core.email.suppression import SuppressionList, email_metadata
 from omnistack_core.email.templates import EmailTemplates
 from omnistack_core.email.webhook import WEBHOOKS, EmailEventHandler, WebhookReceiver, router
 from omnistack_core.installation import Installation, resource_of
+from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
 
 logger = logging.getLogger("omnistack.email")
@@ -75,6 +76,10 @@ class EmailModule(Module[EmailSettings]):
     def metadata(self) -> Sequence[MetaData]:
         """The ``email_suppressions`` and ``email_webhook_events`` tables."""
         return [email_metadata]
+
+    def migrations(self) -> MigrationBranch:
+        """The ``omnistack_email`` branch: the revisions of the email tables."""
+        return MigrationBranch("omnistack_email", "omnistack_core.email:migrations")
 
     def jobs(self) -> Sequence[Callable[..., Awaitable[Any]]]:
         """The send job of :func:`~omnistack_core.email.send_email_later`, with the jobs extra."""

@@ -18,6 +18,7 @@ from omnistack_core.jobs.registry import Jobs, JobTable, definition_of
 from omnistack_core.jobs.serialization import dumps, loads
 from omnistack_core.jobs.settings import JobsSettings
 from omnistack_core.jobs.worker import redis_settings
+from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
 from omnistack_core.observability.scrape import add_scrape_hook
 
@@ -58,6 +59,10 @@ class JobsModule(Module[JobsSettings]):
     def metadata(self) -> Sequence[MetaData]:
         """The ``job_outbox`` table."""
         return [jobs_metadata]
+
+    def migrations(self) -> MigrationBranch:
+        """The ``omnistack_jobs`` branch: the revisions of the ``job_outbox``."""
+        return MigrationBranch("omnistack_jobs", "omnistack_core.jobs:migrations")
 
     def summary(self, settings: JobsSettings) -> str:
         """Where jobs run."""

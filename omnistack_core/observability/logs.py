@@ -211,6 +211,8 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     logging.getLogger("sqlalchemy.engine").setLevel(
         logging.INFO if settings.db_echo else logging.WARNING
     )
+    # Alembic names every autogenerate plugin it sets up, at INFO, on each command.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # Provider SDKs and their HTTP client log every outgoing request at INFO: two lines per
     # Stripe call drown the service's own. They speak up at DEBUG, or when something fails.
     for name in ("httpx", "httpcore", "httpx2", "httpcore2", "stripe", "openai", "anthropic"):

@@ -1,5 +1,6 @@
-"""The migrations follow the deployment guide: one line of revisions, each one reversible,
-safe to run while the previous release serves, and matching the models."""
+"""The migrations follow the deployment guide: one line of revisions per branch (the
+service's, and each module's that omnistack-core ships), each one reversible, safe to run
+while the previous release serves, and matching the models."""
 
 import os
 from collections.abc import Iterator
@@ -10,8 +11,8 @@ from omnistack_core.testing import create_test_database, drop_test_database
 from omnistack_core.testing.migrations import (
     assert_migrations_lint_clean,
     assert_models_match_migrations,
+    assert_one_head_per_branch,
     assert_revisions_round_trip,
-    assert_single_head,
 )
 
 
@@ -27,8 +28,8 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
     drop_test_database(server, url)
 
 
-def test_the_revisions_have_one_head() -> None:
-    assert_single_head()
+def test_each_branch_has_one_head() -> None:
+    assert_one_head_per_branch()
 
 
 def test_no_revision_locks_tables_or_breaks_the_running_release() -> None:

@@ -14,8 +14,8 @@ from omnistack_core.db.migrations import MigrationError, check, current, downgra
 from omnistack_core.testing.migrations import (
     assert_migrations_lint_clean,
     assert_models_match_migrations,
+    assert_one_head_per_branch,
     assert_revisions_round_trip,
-    assert_single_head,
 )
 from tests.db.migration_project import write_project
 
@@ -96,7 +96,7 @@ def test_current_shows_where_the_database_is_and_what_is_pending(
     )
     assert status == 0
     assert capsys.readouterr().out == (
-        "current: 0001_notes\nheads:   0002_tags\npending: 0002_tags\n"
+        "service  at 0001_notes; head 0002_tags; pending 0002_tags\n"
     )
 
 
@@ -109,9 +109,9 @@ def test_check_fails_while_revisions_are_pending_then_passes(
     clean = main(["db", "check", "--config", str(project)])
 
     assert pending == 1
-    assert "pending revisions, not applied: 0001_notes, 0002_tags" in pending_err
+    assert "pending revisions of service, not applied: 0001_notes, 0002_tags" in pending_err
     assert clean == 0
-    assert "ok: at 0002_tags" in capsys.readouterr().out
+    assert "ok: service at 0002_tags; every branch at its head" in capsys.readouterr().out
 
 
 def test_check_fails_when_the_models_have_a_change_without_a_revision(
@@ -151,9 +151,12 @@ def test_check_and_the_helper_refuse_two_heads(
     status = main(["db", "check", "--config", str(config)])
 
     assert status == 1
-    assert "several heads" in capsys.readouterr().err
-    with pytest.raises(AssertionError, match="2 heads"):
-        assert_single_head(config)
+    errors = capsys.readouterr().err
+    assert "the service branch has several heads" in errors
+    assert "0002_tags" in errors
+    assert "0002_other" in errors
+    with pytest.raises(AssertionError, match="the service branch has 2 heads"):
+        assert_one_head_per_branch(config)
 
 
 def test_downgrade_takes_the_lock_and_reports_what_it_undid(
@@ -214,8 +217,7 @@ def test_a_failing_upgrade_exits_1_and_leaves_the_last_good_revision(
     assert status == 1
     captured = capsys.readouterr()
     assert "error: migration 0003_broken failed" in captured.err
-    assert "current: 0002_tags" in captured.out
-    assert "pending: 0003_broken" in captured.out
+    assert "service  at 0002_tags; head 0003_broken; pending 0003_broken" in captured.out
 
 
 def test_the_round_trip_helper_names_a_revision_that_cannot_go_back(
@@ -230,7 +232,7 @@ def test_the_round_trip_helper_names_a_revision_that_cannot_go_back(
 
 
 def test_the_helpers_pass_a_sound_project(project: Path, empty_postgres_url: str) -> None:
-    assert assert_single_head(project) == "0002_tags"
+    assert assert_one_head_per_branch(project) == {"service": "0002_tags"}
     assert assert_revisions_round_trip(empty_postgres_url, project) == ["0001_notes", "0002_tags"]
     assert_models_match_migrations(empty_postgres_url, project)
     assert assert_migrations_lint_clean(project).ok

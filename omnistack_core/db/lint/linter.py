@@ -24,9 +24,9 @@ from omnistack_core.errors import MissingDependencyError
 
 try:
     from alembic import command
-    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+    from alembic.script.revision import ResolutionError
     from alembic.util.exc import CommandError
 except ImportError as exc:  # pragma: no cover - exercised in a run without the extra
     raise MissingDependencyError("db.lint", "migrations") from exc
@@ -42,7 +42,8 @@ from omnistack_core.db.lint.checks import (
 from omnistack_core.db.lint.report import LintReport
 from omnistack_core.db.lint.rules import RULES
 from omnistack_core.db.lint.sql import split_statements, table_key
-from omnistack_core.db.migrations import SQL_CAPTURE_ATTRIBUTE, MigrationError
+from omnistack_core.db.migrations import SQL_CAPTURE_ATTRIBUTE, MigrationError, migration_config
+from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.settings import Settings, load_settings
 
 DEFAULT_LARGE_TABLE_ROWS = 100_000
@@ -55,6 +56,7 @@ def lint_migrations(
     since: str | None = None,
     settings: Settings | None = None,
     large_table_rows: float = DEFAULT_LARGE_TABLE_ROWS,
+    branches: Sequence[MigrationBranch] = (),
 ) -> LintReport:
     """Lint the revisions after ``since`` (default: those the database has not applied).
 
@@ -68,37 +70,45 @@ def lint_migrations(
             when None.
         large_table_rows: Tables the database estimates below this many rows are small
             enough to rewrite (the volatile-default rule); tables it cannot size are large.
+        branches: The installed modules' branches, whose pending revisions are linted too.
 
     Returns:
         The report; ``report.ok`` is False when anything unsafe was found.
 
     Raises:
-        MigrationError: ``since`` is not a revision, the database sits at several
-            revisions, or ``env.py`` does not run through ``run_alembic``.
+        MigrationError: ``since`` is not a revision, or ``env.py`` does not run through
+            ``run_alembic``.
     """
-    config = Config(str(config_path))
+    config = migration_config(config_path, branches)
     facts: DatabaseFacts | None = None
-    start: str | None = None
+    start: tuple[str, ...] = ()
     if since is None:
         start, facts = asyncio.run(_read_database(settings or load_settings()))
     elif since != "base":
-        start = since
+        start = (since,)
     capture = _SqlCapture()
     config.attributes[SQL_CAPTURE_ATTRIBUTE] = capture
-    try:
-        command.upgrade(config, f"{start}:heads" if start else "heads", sql=True)
-    except CommandError as exc:
-        raise MigrationError(f"--since {since}: {exc}" if since else str(exc)) from exc
+    # Every revision's SQL from the start, of every branch: offline Alembic starts from one
+    # revision only, and the database sits at one per branch. The applied ones are left out
+    # below.
+    command.upgrade(config, "heads", sql=True)
     if capture.script is None or capture.target_metadata is None:
         raise MigrationError(
             "migrations/env.py does not run through omnistack_core.db.migrations.run_alembic, "
             "so the linter cannot read its SQL"
         )
     # The script directory Alembic loaded for the run: loading 200 revisions twice is slow.
-    revisions = list(reversed(list(capture.script.iterate_revisions("heads", start))))
+    try:
+        pending = capture.script.iterate_revisions("heads", start or None)
+        revisions = list(reversed(list(pending)))
+    except (CommandError, ResolutionError) as exc:
+        raise MigrationError(f"--since {since}: {exc}" if since else str(exc)) from exc
     checker = StatementChecker(_mapped_columns(capture.target_metadata), facts, large_table_rows)
+    linted = {revision.revision for revision in revisions}
     findings: list[Finding] = []
     for chunk, where in capture.chunks:
+        if where is not None and where.revision not in linted:
+            continue  # applied already: its SQL was rendered only to reach the pending ones
         for statement in split_statements(chunk):
             findings.extend(checker.check(statement, where))
     allowed_rules: dict[str, set[str]] = {}
@@ -209,7 +219,7 @@ def _allow_comments(revision: str, path: str) -> tuple[set[str], list[Finding]]:
     return rules, unknown
 
 
-async def _read_database(settings: Settings) -> tuple[str | None, DatabaseFacts | None]:
+async def _read_database(settings: Settings) -> tuple[tuple[str, ...], DatabaseFacts | None]:
     url = settings.migration_database_url
     engine = engine_from_settings(settings.model_copy(update={"db_use_null_pool": True}), url)
     try:
@@ -219,13 +229,8 @@ async def _read_database(settings: Settings) -> tuple[str | None, DatabaseFacts 
         await engine.dispose()
 
 
-def _database_state(connection: Connection) -> tuple[str | None, DatabaseFacts | None]:
-    heads = MigrationContext.configure(connection).get_current_heads()
-    if len(heads) > 1:
-        raise MigrationError(
-            f"the database is at several revisions ({', '.join(heads)}): lint with --since"
-        )
-    current = heads[0] if heads else None
+def _database_state(connection: Connection) -> tuple[tuple[str, ...], DatabaseFacts | None]:
+    current = tuple(MigrationContext.configure(connection).get_current_heads())
     if connection.dialect.name != "postgresql":
         return current, None
     facts = DatabaseFacts()
