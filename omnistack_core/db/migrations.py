@@ -108,9 +108,9 @@ def run_alembic(
         "target_metadata": target_metadata,
         "transaction_per_migration": True,
     }
-    every_head = _every_head_for_head(context)
-    if every_head is not None:
-        options["fn"] = every_head
+    across = _guide_commands_across_branches(context)
+    if across is not None:
+        options["fn"] = across
     options["process_revision_directives"] = _onto_the_service_branch(context.script)
     capture = context.config.attributes.get(SQL_CAPTURE_ATTRIBUTE)
     if capture is not None:
@@ -215,25 +215,46 @@ def _onto_the_service_branch(script: ScriptDirectory) -> Callable[..., None]:
     return place
 
 
-def _every_head_for_head(context: Any) -> Callable[..., Any] | None:
-    """``alembic upgrade head`` across the modules' branches: every branch's head.
+def _guide_commands_across_branches(context: Any) -> Callable[..., Any] | None:
+    """The deployment guide's ``alembic upgrade head`` and ``downgrade -1``, across branches.
 
-    A service has its own branch and one per module, so once a release adds a revision to a
-    module's branch there are several heads, and Alembic refuses ``head`` as ambiguous. The
-    deployment guide's command keeps working: in an OmniStack service it means ``heads``.
+    A service has its own branch and one per module, so there are several heads, and
+    Alembic finds ``head`` and ``-1`` ambiguous. In an OmniStack service ``upgrade head``
+    means every branch's head (``heads``), and ``downgrade -1`` one step back on the
+    service's own branch: the revision its last deploy brought.
     """
     arguments = context.config.cmd_opts
     command_run = getattr(arguments, "cmd", None)
-    if getattr(arguments, "revision", None) != "head" or not command_run:
-        return None
-    if command_run[0] is not command.upgrade or len(context.script.get_heads()) < 2:
+    if not command_run or len(context.script.get_heads()) < 2:
         return None
     script: ScriptDirectory = context.script
+    asked = getattr(arguments, "revision", None)
+    if command_run[0] is command.upgrade and asked == "head":
 
-    def upgrade_every_head(current: Any, _context: Any) -> Any:
-        return script._upgrade_revs("heads", current)  # noqa: SLF001 - what `upgrade heads` runs
+        def upgrade_every_head(current: Any, _context: Any) -> Any:
+            return script._upgrade_revs("heads", current)  # noqa: SLF001 - `upgrade heads`
 
-    return upgrade_every_head
+        return upgrade_every_head
+    if command_run[0] is command.downgrade and asked == "-1":
+
+        def downgrade_the_service(current: Any, _context: Any) -> Any:
+            target = service_step_back(script, tuple(current)) or "-1"
+            return script._downgrade_revs(target, current)  # noqa: SLF001 - `downgrade <rev>`
+
+        return downgrade_the_service
+    return None
+
+
+def service_step_back(script: ScriptDirectory, current: tuple[str, ...]) -> str | None:
+    """Where ``-1`` goes on the service's own branch, or None without exactly one there."""
+    own = [revision for revision in current if branch_of(script, revision) == SERVICE_BRANCH]
+    if len(own) != 1:
+        return None
+    revision = script.get_revision(own[0])
+    below = revision.down_revision
+    if below is None:
+        return f"{revision.revision}@base"
+    return below if isinstance(below, str) else below[0]
 
 
 def _migrate(connection: Connection, options: dict[str, Any]) -> None:
@@ -461,6 +482,8 @@ async def _locked(
                     f"the database is at {', '.join(unknown)}, which these migrations do "
                     "not have: downgrade with the release that applied it"
                 )
+            if direction == "downgrade" and target == "-1" and len(script.get_heads()) > 1:
+                target = service_step_back(script, before) or target
             try:
                 await connection.run_sync(_run_command, config, target, direction)
             except Exception as exc:

@@ -222,6 +222,33 @@ def test_alembic_upgrade_head_applies_every_branch(tmp_path: Path, database: str
     assert tables(database) >= {"items", *MODULE_TABLES}
 
 
+def test_downgrade_minus_one_steps_back_the_services_own_branch(
+    tmp_path: Path, database: str
+) -> None:
+    ini = write_service_project(tmp_path, EVERY_MODULE, IMPORTS, EVERY_LOCATION)
+    settings = load_settings(database_url=database)
+    upgrade(ini, settings=settings, branches=every_branch())
+
+    by_alembic = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), "downgrade", "-1"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    after_alembic = tables(database)
+    upgrade(ini, settings=settings, branches=every_branch())
+    ours = downgrade("-1", ini, settings=settings, branches=every_branch())
+
+    assert by_alembic.returncode == 0, by_alembic.stderr
+    assert "ambiguous" not in by_alembic.stderr
+    assert "items" not in after_alembic
+    assert after_alembic >= MODULE_TABLES
+    assert ours.applied == ("0001_items",)
+    assert tables(database) >= MODULE_TABLES
+
+
 def test_an_alembic_ini_without_a_modules_folder_is_refused_naming_it(
     tmp_path: Path, database: str
 ) -> None:
