@@ -225,7 +225,7 @@ def _db_current(
     if state.unknown:
         print(f"current: {', '.join(state.current)} (newer than these migrations)")
         return 0
-    at = state.by_branch(state.current)
+    at = state.at
     heads = state.by_branch(state.heads)
     pending = state.by_branch(state.pending)
     width = max(len(branch) for branch in heads)
@@ -264,8 +264,7 @@ def _db_check(
         print(f"error: {problem}", file=sys.stderr)
     if not problems:
         branches_at = ", ".join(
-            f"{branch} at {', '.join(revisions)}"
-            for branch, revisions in state.by_branch(state.current).items()
+            f"{branch} at {', '.join(revisions)}" for branch, revisions in state.at.items()
         )
         print(f"ok: {branches_at or 'no revisions'}; every branch at its head, the models agree")
     return 1 if problems else 0

@@ -360,6 +360,8 @@ class RevisionState:
         unknown: Revisions the database is at that these migrations do not have (a newer
             release applied them); nothing is pending or compared then.
         branches: The branch of each revision named above (``service``, ``omnistack_auth``).
+        at: Where each branch is: its newest applied revision. Not always in ``current``:
+            Alembic keeps no row for a revision that a later one depends on (``depends_on``).
     """
 
     current: tuple[str, ...]
@@ -368,6 +370,7 @@ class RevisionState:
     drift: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
     branches: Mapping[str, str] = field(default_factory=dict)
+    at: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def by_branch(self, revisions: Sequence[str]) -> dict[str, list[str]]:
         """``revisions`` grouped by branch, in the order given."""
@@ -441,7 +444,32 @@ async def _state(config: Config, settings: Settings, *, compare: bool) -> Revisi
         drift,
         unknown,
         {revision: branch_of(script, revision) for revision in named},
+        {} if unknown else _positions(script, heads),
     )
+
+
+def _parents(down_revision: str | Sequence[str] | None) -> tuple[str, ...]:
+    if down_revision is None:
+        return ()
+    return (down_revision,) if isinstance(down_revision, str) else tuple(down_revision)
+
+
+def _positions(script: ScriptDirectory, current: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Each branch's newest applied revisions, dependencies of later revisions included."""
+    applied = {
+        revision.revision: revision for revision in script.iterate_revisions(current, "base")
+    }
+    below = {
+        parent
+        for revision in applied.values()
+        for parent in _parents(revision.down_revision)
+        if branch_of(script, parent) == branch_of(script, revision.revision)
+    }
+    positions: dict[str, list[str]] = {}
+    for name in reversed(list(applied)):
+        if name not in below:
+            positions.setdefault(branch_of(script, name), []).append(name)
+    return {branch: tuple(names) for branch, names in positions.items()}
 
 
 def branch_of(script: ScriptDirectory, revision: str) -> str:
@@ -488,7 +516,7 @@ async def _locked(
                 await connection.run_sync(_run_command, config, target, direction)
             except Exception as exc:
                 now = await connection.run_sync(current_heads)
-                name = _failing(script, now, direction)
+                name = _failing(script, now, direction, target)
                 raise MigrationError(
                     f"migration {name} failed: {type(exc).__name__}: {exc}", revision=name
                 ) from exc
@@ -533,12 +561,30 @@ def _unknown(script: ScriptDirectory, heads: tuple[str, ...]) -> tuple[str, ...]
     return tuple(missing)
 
 
-def _failing(script: ScriptDirectory, now: tuple[str, ...], direction: Direction) -> str:
+def _failing(
+    script: ScriptDirectory, now: tuple[str, ...], direction: Direction, target: str
+) -> str:
     # Each revision runs in its own transaction, so the failed one was rolled back: an
-    # upgrade stopped before the next pending revision, a downgrade at the current one.
+    # upgrade stopped before the next pending revision, a downgrade at the current one of
+    # the branch it was taking back.
     if direction == "downgrade":
-        return _one(now) or "base"
+        branch = _branch_of_target(script, target)
+        mine = tuple(r for r in now if branch is None or branch_of(script, r) == branch)
+        return _one(mine or now) or "base"
     return next(iter(_pending(script, now)), "head")
+
+
+def _branch_of_target(script: ScriptDirectory, target: str) -> str | None:
+    """The branch a downgrade target names (``omnistack_billing@-1``, a revision), if one."""
+    name = target.partition("@")[0] if "@" in target else target
+    labels = {label for revision in script.walk_revisions() for label in revision.branch_labels}
+    if name in labels:
+        return name
+    try:
+        revision = script.get_revision(name)
+    except (CommandError, ValueError):  # "-1" and other relative steps name no branch
+        return None
+    return None if revision is None else branch_of(script, revision.revision)
 
 
 def _one(heads: tuple[str, ...]) -> str | None:

@@ -26,6 +26,7 @@ from omnistack_core.billing import BillingModule  # noqa: E402
 from omnistack_core.cli import main  # noqa: E402
 from omnistack_core.db.lint import lint_migrations  # noqa: E402
 from omnistack_core.db.migrations import check, downgrade, upgrade  # noqa: E402
+from omnistack_core.db.migrations import current as current_state  # noqa: E402
 from omnistack_core.email import EmailModule  # noqa: E402
 from omnistack_core.jobs import JobsModule  # noqa: E402
 from omnistack_core.service_migrations import branches_of  # noqa: E402
@@ -204,6 +205,50 @@ def test_a_release_adding_a_revision_to_a_module_branch_keeps_the_rows_and_rolls
     assert back.applied == ("omnistack_jobs_0002",)
     assert "priority" not in {name for (name,) in columns}
     assert execute(database, "SELECT count(*) FROM job_outbox") == [(50,)]
+
+
+NOTES_ON_USERS = """
+revision = "0002_notes"
+down_revision = "0001_items"
+depends_on = "omnistack_auth_0001"
+
+
+def upgrade():
+    op.create_table(
+        "notes",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("user_id", sa.String(255), sa.ForeignKey("users.id")),
+    )
+
+
+def downgrade():
+    op.drop_table("notes")
+"""
+
+
+def test_a_revision_depending_on_a_modules_leaves_that_branch_where_it_is(
+    tmp_path: Path, database: str
+) -> None:
+    ini = write_service_project(
+        tmp_path, "[AuthModule()]", IMPORTS, ["omnistack_core.auth:migrations"]
+    )
+    (tmp_path / "migrations" / "versions" / "0002_notes.py").write_text(
+        "import sqlalchemy as sa\nfrom alembic import op\n" + NOTES_ON_USERS
+    )
+    settings = load_settings(database_url=database)
+    branches = branches_of([AuthModule()])
+
+    result = upgrade(ini, settings=settings, revision="0002_notes", branches=branches)
+    state = current_state(ini, settings=settings, branches=branches)
+
+    # The users table first: the notes' foreign key needs it.
+    assert result.applied == ("omnistack_auth_0001", "0001_items", "0002_notes")
+    assert state.current == ("0002_notes",)  # Alembic keeps no row for the dependency
+    assert dict(state.at) == {
+        "service": ("0002_notes",),
+        "omnistack_auth": ("omnistack_auth_0001",),
+    }
+    assert state.pending == ()
 
 
 def test_alembic_upgrade_head_applies_every_branch(tmp_path: Path, database: str) -> None:
