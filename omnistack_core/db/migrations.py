@@ -1,7 +1,10 @@
 """Alembic, wired to OmniStack settings: the locked upgrade every deploy runs, and its checks.
 
-A service's ``migrations/env.py`` is one call, :func:`run_alembic`, so ``alembic upgrade head``,
-``alembic current`` and ``alembic check`` work as the deployment guide writes them.
+A service's ``migrations/env.py`` is one call
+(:func:`~omnistack_core.service_migrations.run_service_migrations`), which runs Alembic
+through :func:`run_alembic` with the service's revisions and the branch of every module its
+app installs, so ``alembic upgrade head``, ``alembic current`` and ``alembic check`` work as
+the deployment guide writes them.
 :func:`upgrade` (``omnistack db upgrade``) is what deploys run: it takes a Postgres advisory
 lock first, so that several instances starting at once migrate once, and the others wait and
 then find nothing to do. :func:`downgrade` takes the same lock; :func:`current` and

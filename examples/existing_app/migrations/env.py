@@ -1,4 +1,4 @@
-"""Alembic's environment: the app's tables and its modules', at the app's DATABASE_URL."""
+"""Alembic's environment: the app's revisions and its modules' branches, at its DATABASE_URL."""
 
 import asyncio
 from logging.config import fileConfig
@@ -11,14 +11,16 @@ from sqlalchemy.pool import NullPool
 from examples.existing_app.models import Base
 from examples.existing_app.omnistack import omnistack_modules
 from examples.existing_app.settings import AppSettings
+from omnistack_core.service_migrations import include_modules
 
 config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-# The modules' tables are described by the modules themselves (the auth module's recorded
-# users under the name the app gave them), so autogenerate and `alembic check` see them too.
-target_metadata = [Base.metadata, *(m for module in omnistack_modules() for m in module.metadata())]
+# The modules' revisions (alembic.ini's version_locations) create their tables, the auth
+# module's users under the name the app gave them; their metadata lets autogenerate and
+# `alembic check` compare those tables too.
+target_metadata = [Base.metadata, *include_modules(omnistack_modules())]
 database_url = AppSettings().database_url
 
 

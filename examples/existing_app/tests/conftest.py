@@ -1,8 +1,8 @@
 """Each test runs the Notes app on a database its own Alembic migrated, once per run.
 
 The database is one of its own on the test server, not the shared ``postgres_url``: other
-suites create the modules' tables there with ``create_all``, and the app's first revision
-creates them itself.
+suites create the modules' tables there with ``create_all``, and the modules' branches, run
+by the app's Alembic, create them here.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def no_module_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def notes_database(postgres_url: str) -> Iterator[str]:
-    """A database of the app's, migrated to head with its own Alembic."""
+    """A database of the app's, migrated to every head with its own Alembic."""
     url = create_test_database(postgres_url)
-    migrated = alembic(url, "upgrade", "head")
+    migrated = alembic(url, "upgrade", "heads")
     assert migrated.returncode == 0, migrated.stderr
     yield url
     drop_test_database(postgres_url, url)

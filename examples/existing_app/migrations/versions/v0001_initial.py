@@ -1,12 +1,13 @@
-"""The app's tables, and those of the auth and billing modules it installs.
+"""The app's own tables: its ``users`` and ``notes``.
 
-The modules' tables were written by ``alembic revision --autogenerate`` from their metadata
-(``env.py``); the app's tests hold the database this makes to the models with
-``alembic check``.
+The tables of the modules it installs are not here: their revisions come with omnistack-core,
+a branch per module (``omnistack_auth``, ``omnistack_billing``), listed in ``alembic.ini``'s
+``version_locations``. This revision starts the app's own branch, labelled ``notes``, so that
+``alembic revision --head notes@head`` and ``alembic downgrade notes@-1`` can name it.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-06 23:07:48.115097
+Create Date: 2026-12-07 00:21:18.914328
 """
 
 from collections.abc import Sequence
@@ -16,13 +17,12 @@ from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("notes",)
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     """Apply the revision."""
-    # The app's own.
     op.create_table(
         "notes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -45,96 +45,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
     )
-    # The auth module's recorded users, under the name AuthModule(users_table=...) gives.
-    op.create_table(
-        "omnistack_users",
-        sa.Column(
-            "id", sa.String(length=255), nullable=False, comment="The issuer's user id (sub)"
-        ),
-        sa.Column("provider", sa.String(length=20), nullable=False),
-        sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "last_seen_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_omnistack_users")),
-    )
-    # The billing module's.
-    op.create_table(
-        "billing_customers",
-        sa.Column("user_id", sa.String(length=255), nullable=False),
-        sa.Column("customer_id", sa.String(length=255), nullable=False),
-        sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_billing_customers")),
-        sa.UniqueConstraint("customer_id", name=op.f("uq_billing_customers_customer_id")),
-    )
-    op.create_table(
-        "billing_entitlements",
-        sa.Column("customer_id", sa.String(length=255), nullable=False),
-        sa.Column("features", sa.JSON(), nullable=False),
-        sa.Column("event_created", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_billing_entitlements")),
-    )
-    op.create_table(
-        "billing_events",
-        sa.Column("id", sa.String(length=255), nullable=False),
-        sa.Column("type", sa.String(length=100), nullable=False),
-        sa.Column("created", sa.BigInteger(), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_events")),
-    )
-    op.create_index(
-        "ix_billing_events_unprocessed",
-        "billing_events",
-        ["processed_at", "received_at"],
-        unique=False,
-    )
-    op.create_table(
-        "billing_subscriptions",
-        sa.Column("id", sa.String(length=255), nullable=False),
-        sa.Column("customer_id", sa.String(length=255), nullable=False),
-        sa.Column("status", sa.String(length=32), nullable=False),
-        sa.Column("price_id", sa.String(length=255), nullable=True),
-        sa.Column("plan", sa.String(length=64), nullable=True),
-        sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("current_period_end", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("cancel_at_period_end", sa.Boolean(), nullable=False),
-        sa.Column("trial_end", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("event_created", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_subscriptions")),
-    )
-    op.create_index(
-        op.f("ix_billing_subscriptions_customer_id"),
-        "billing_subscriptions",
-        ["customer_id"],
-        unique=False,
-    )
 
 
 def downgrade() -> None:
     """Undo the revision."""
-    op.drop_index(op.f("ix_billing_subscriptions_customer_id"), table_name="billing_subscriptions")
-    op.drop_table("billing_subscriptions")
-    op.drop_index("ix_billing_events_unprocessed", table_name="billing_events")
-    op.drop_table("billing_events")
-    op.drop_table("billing_entitlements")
-    op.drop_table("billing_customers")
-    op.drop_table("omnistack_users")
     op.drop_table("users")
     op.drop_index(op.f("ix_notes_author_id"), table_name="notes")
     op.drop_table("notes")
