@@ -62,6 +62,18 @@ MODULE_TABLES = {
 }
 
 
+def alembic(ini: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The ``alembic`` command, as the deployment guide runs it, on the project at ``ini``."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), *arguments],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def every_branch() -> list:  # type: ignore[type-arg]
     return branches_of([AuthModule(), JobsModule(), EmailModule(), BillingModule(), AIModule()])
 
@@ -254,14 +266,7 @@ def test_a_revision_depending_on_a_modules_leaves_that_branch_where_it_is(
 def test_alembic_upgrade_head_applies_every_branch(tmp_path: Path, database: str) -> None:
     ini = write_service_project(tmp_path, EVERY_MODULE, IMPORTS, EVERY_LOCATION)
 
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = alembic(ini, "upgrade", "head")
 
     assert result.returncode == 0, result.stderr
     assert tables(database) >= {"items", *MODULE_TABLES}
@@ -274,14 +279,7 @@ def test_downgrade_minus_one_steps_back_the_services_own_branch(
     settings = load_settings(database_url=database)
     upgrade(ini, settings=settings, branches=every_branch())
 
-    by_alembic = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(ini), "downgrade", "-1"],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    by_alembic = alembic(ini, "downgrade", "-1")
     after_alembic = tables(database)
     upgrade(ini, settings=settings, branches=every_branch())
     ours = downgrade("-1", ini, settings=settings, branches=every_branch())
@@ -301,14 +299,7 @@ def test_an_alembic_ini_without_a_modules_folder_is_refused_naming_it(
         tmp_path, "[JobsModule(), AuthModule()]", IMPORTS, ["omnistack_core.jobs:migrations"]
     )
 
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "heads"],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = alembic(ini, "upgrade", "heads")
 
     assert result.returncode != 0
     assert "lacks the revisions of omnistack_auth: add omnistack_core.auth:migrations" in (
