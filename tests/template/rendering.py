@@ -14,6 +14,14 @@ import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+}
+"""Who commits in the tests' git repositories, on a machine with no git identity."""
+
 
 def copier_defaults() -> dict[str, Any]:
     """The answers ``copier copy --defaults`` gives to the questions that shape a service."""

@@ -15,18 +15,10 @@ import pytest
 import yaml
 
 from tests.template.migration_reports import applied_revisions
-from tests.template.rendering import REPOSITORY, commit, snapshot
+from tests.template.rendering import GIT_IDENTITY, REPOSITORY, commit, snapshot
 from tests.template.test_generated_project import free_port, project_environment
 
 pytestmark = pytest.mark.integration
-
-# Who the README's `git commit` is made by, for a machine with no git identity.
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.com",
-    "GIT_COMMITTER_NAME": "tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.com",
-}
 
 
 def readme_command(marker: str) -> str:
