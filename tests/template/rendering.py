@@ -14,6 +14,14 @@ import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+}
+"""Who commits in the tests' git repositories, on a machine with no git identity."""
+
 
 def copier_defaults() -> dict[str, Any]:
     """The answers ``copier copy --defaults`` gives to the questions that shape a service."""
@@ -60,11 +68,26 @@ def git(directory: Path, *arguments: str) -> str:
     return result.stdout
 
 
-def snapshot(destination: Path) -> Path:
-    """A git repository holding this working tree as it is, uncommitted changes included.
+def commit(repository: Path, message: str) -> str:
+    """Commit everything in ``repository`` (a test's own git repository); the commit's hash."""
+    git(repository, "add", "-A")
+    git(
+        repository,
+        "-c",
+        "user.name=tests",
+        "-c",
+        "user.email=tests@example.com",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        message,
+    )
+    return git(repository, "rev-parse", "HEAD").strip()
 
-    Copier renders a git template from a commit; the tests must see the tree being tested.
-    """
+
+def copy_working_tree(destination: Path) -> None:
+    """Copy this working tree's files, uncommitted changes included, into ``destination``."""
     files = git(REPOSITORY, "ls-files", "--cached", "--others", "--exclude-standard").split("\n")
     for name in filter(None, files):
         source = REPOSITORY / name
@@ -72,31 +95,41 @@ def snapshot(destination: Path) -> Path:
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    git(destination, "init", "-q", "-b", "main")
-    git(destination, "add", "-A")
-    git(
-        destination,
-        "-c",
-        "user.name=tests",
-        "-c",
-        "user.email=tests@example.com",
-        "commit",
-        "-q",
-        "-m",
-        "snapshot",
+
+
+def extract_tree(revision: str, destination: Path) -> None:
+    """Write the tree of this repository at ``revision`` (a past commit) into ``destination``."""
+    destination.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", "--format=tar", revision],
+        check=True,
+        capture_output=True,
     )
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True)
+
+
+def snapshot(destination: Path) -> Path:
+    """A git repository holding this working tree as it is, uncommitted changes included.
+
+    Copier renders a git template from a commit; the tests must see the tree being tested.
+    """
+    copy_working_tree(destination)
+    git(destination, "init", "-q", "-b", "main")
+    commit(destination, "snapshot")
     return destination
 
 
-def render(template: Path, destination: Path, answers: dict[str, Any]) -> Path:
-    """Generate a project from ``template`` (a :func:`snapshot`) with ``answers``."""
+def render(
+    template: Path, destination: Path, answers: dict[str, Any], *, vcs_ref: str = "HEAD"
+) -> Path:
+    """Generate a project from ``template`` (a :func:`snapshot`) at ``vcs_ref`` with ``answers``."""
     copier.run_copy(
         str(template),
         str(destination),
         data=answers,
         defaults=True,
         unsafe=True,  # the template's task writes .env with a fresh SECRET_KEY
-        vcs_ref="HEAD",
+        vcs_ref=vcs_ref,
         quiet=True,
     )
     return destination

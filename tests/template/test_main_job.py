@@ -1,4 +1,5 @@
-"""The README's main job, run as written: generate a service from this checkout and serve it."""
+"""The README's main job, run as written: generate a service from this checkout and serve it;
+then the README's update commands, run as written in that service."""
 
 from __future__ import annotations
 
@@ -11,21 +12,27 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
-from tests.template.rendering import REPOSITORY, snapshot
+from tests.template.migration_reports import applied_revisions
+from tests.template.rendering import GIT_IDENTITY, REPOSITORY, commit, snapshot
 from tests.template.test_generated_project import free_port, project_environment
 
 pytestmark = pytest.mark.integration
 
 
-def main_job_command() -> str:
+def readme_command(marker: str) -> str:
     readme = (REPOSITORY / "README.md").read_text()
-    match = re.search(r"<!-- main-job -->\n```bash\n(.+?)\n```", readme)
-    assert match is not None, "README.md has no main-job command"
+    match = re.search(rf"<!-- {marker} -->\n```bash\n(.+?)\n```", readme, flags=re.DOTALL)
+    assert match is not None, f"README.md has no {marker} command"
     return match.group(1)
 
 
-def test_the_readme_main_job_generates_and_serves_a_service(tmp_path: Path) -> None:
+def main_job_command() -> str:
+    return readme_command("main-job")
+
+
+def test_the_readme_main_job_generates_a_service_it_serves_and_updates(tmp_path: Path) -> None:
     checkout = snapshot(tmp_path / "omnistack")
     port = free_port()
     job = subprocess.Popen(
@@ -54,4 +61,35 @@ def test_the_readme_main_job_generates_and_serves_a_service(tmp_path: Path) -> N
     assert health.status_code == 200
     service = tmp_path / "my-service"
     assert (service / "dev.db").exists()
-    assert "applied: 0001_initial" in output
+    # The defaults: Supabase auth, jobs and email, each module's tables from its own branch.
+    assert applied_revisions(output) == {
+        "0001_initial",
+        "omnistack_auth_0001",
+        "omnistack_jobs_0001",
+        "omnistack_email_0001",
+    }
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    # Where `copier update` looks for the template: the checkout, wherever the service is.
+    assert answers["_src_path"] == str(checkout)
+
+    # A later commit of the template, for the update to bring.
+    (checkout / "template" / "NOTICE.md").write_text("Added after the service was generated.\n")
+    later = commit(checkout, "a later template commit")
+    shell = project_environment(**GIT_IDENTITY)
+    for marker in ("commit-job", "update-job"):
+        result = subprocess.run(
+            ["bash", "-e", "-c", readme_command(marker)],
+            cwd=service,
+            env=shell,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, f"{marker}:\n{result.stdout}\n{result.stderr}"
+
+    assert (service / "NOTICE.md").read_text() == "Added after the service was generated.\n"
+    updated = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    assert updated["_commit"] != answers["_commit"]
+    assert later.startswith(updated["_commit"])
+    assert "applied: nothing, the database was up to date" in result.stdout

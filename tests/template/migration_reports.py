@@ -1,0 +1,29 @@
+"""What a generated service's ``omnistack db upgrade`` reports, read back for assertions."""
+
+from __future__ import annotations
+
+UP_TO_DATE = "applied: nothing, the database was up to date"
+
+EVERY_FIRST_REVISION = frozenset(
+    {
+        "0001_initial",
+        "omnistack_auth_0001",
+        "omnistack_jobs_0001",
+        "omnistack_email_0001",
+        "omnistack_billing_0001",
+        "omnistack_ai_0001",
+    }
+)
+"""What a fresh database of a service with auth and every module gets: the service's first
+revision, and each module branch's."""
+
+
+def applied_revisions(output: str) -> frozenset[str]:
+    """The revisions an ``omnistack db upgrade`` report says it applied (none when up to date).
+
+    The order is Alembic's walk through the branches, which no one relies on: a set.
+    """
+    (line,) = [line for line in output.splitlines() if line.startswith("applied: ")]
+    if line == UP_TO_DATE:
+        return frozenset()
+    return frozenset(line.removeprefix("applied: ").split(", "))
