@@ -31,12 +31,15 @@ SDIST_FILES = frozenset({"pyproject.toml", "LICENSE", "README.md", "CHANGELOG.md
 # hatchling adds the VCS ignore file to every sdist.
 SDIST_OPTIONAL = frozenset({".gitignore"})
 
+MODULE_BRANCHES = ("ai", "auth", "billing", "email", "jobs")
+
 # The extras each module is imported with: the longest matching prefix wins, and modules that
 # match none must import with no extra at all.
 EXTRAS = {
     f"{PACKAGE}.ai": "ai",
     f"{PACKAGE}.auth": "auth",
     f"{PACKAGE}.billing": "billing",
+    f"{PACKAGE}.db.adoption": "migrations",
     f"{PACKAGE}.db.lint": "migrations",
     f"{PACKAGE}.db.migrations": "migrations",
     f"{PACKAGE}.email": "email",
@@ -46,6 +49,8 @@ EXTRAS = {
     f"{PACKAGE}.observability.db_metrics": "observability",
     f"{PACKAGE}.observability.metrics": "observability",
     f"{PACKAGE}.testing": "all",
+    # A module's revisions run under Alembic, inside the module's package.
+    **{f"{PACKAGE}.{module}.migrations": f"{module},migrations" for module in MODULE_BRANCHES},
 }
 # The test helpers are a pytest plugin and fakes of every provider: pytest comes from the
 # user's own test dependencies, not from an extra.
