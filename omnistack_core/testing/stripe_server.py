@@ -167,26 +167,26 @@ class LocalStripe(LocalServer):
         self.meter_events: list[dict[str, Any]] = []
         self.requests: list[StripeRequest] = []
         self._account = new_id("acct_", 16)
+        self._offset = 0.0
         self._staged = StagedFailures()
         self._idempotency = IdempotentAnswers(self._clock)
-        self._offset = 0.0
         # One lock for everything: requests are answered one at a time, as if each were
         # atomic at Stripe, and simulations never interleave with them.
         self._lock = threading.RLock()
         # Each resource's handler reads and writes the state above (the server is their
         # StripeState) and keeps only what no other resource reads.
-        self._customers = Customers(self)
-        self._prices = Prices(self)
+        customers = Customers(self)
         invoices = Invoices(self)
-        self._subscriptions = Subscriptions(self, invoices)
-        self._checkout_sessions = CheckoutSessions(self, self._customers, self._subscriptions)
-        self._entitlements = Entitlements(self)
-        self._expansion = Expansion(self, self._checkout_sessions)
         portal_sessions = PortalSessions(self)
         meter_events = MeterEvents(self)
+        self._prices = Prices(self)
+        self._subscriptions = Subscriptions(self, invoices)
+        self._checkout_sessions = CheckoutSessions(self, customers, self._subscriptions)
+        self._entitlements = Entitlements(self)
+        self._expansion = Expansion(self, self._checkout_sessions)
         self._routes: list[tuple[str, re.Pattern[str], Endpoint]] = [
-            ("POST", re.compile(r"/v1/customers"), self._customers.create),
-            ("GET", re.compile(r"/v1/customers/([^/]+)"), self._customers.retrieve),
+            ("POST", re.compile(r"/v1/customers"), customers.create),
+            ("GET", re.compile(r"/v1/customers/([^/]+)"), customers.retrieve),
             ("POST", re.compile(r"/v1/checkout/sessions"), self._checkout_sessions.create),
             ("GET", re.compile(r"/v1/checkout/sessions/([^/]+)"), self._checkout_sessions.retrieve),
             (
