@@ -28,6 +28,21 @@ from typing import Annotated
 from annotated_types import Ge, Le
 from pydantic import AfterValidator, PlainSerializer
 
+__all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
+    "INT64_MAX",
+    "INT64_MIN",
+    "BigRowId",
+    "Int32",
+    "Int64",
+    "RowId",
+    "StorableStr",
+    "UtcDateTime",
+    "as_utc",
+    "storable_text",
+]
+
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 INT64_MIN = -(2**63)

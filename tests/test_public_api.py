@@ -46,6 +46,8 @@ PUBLIC_MODULES = [
     ),
     "omnistack_core.observability",
     "omnistack_core.testing",
+    "omnistack_core.testing.stripe_server",
+    "omnistack_core.validation",
 ]
 
 
