@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator, PlainSerializer
+from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
 
 __all__ = [
     "INT32_MAX",
@@ -82,5 +82,6 @@ UtcDateTime = Annotated[
     datetime,
     AfterValidator(as_utc),
     PlainSerializer(lambda value: as_utc(value).isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 """A timestamp that always carries its UTC offset, whichever database it came from."""

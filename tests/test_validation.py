@@ -133,3 +133,9 @@ def test_the_openapi_document_states_the_bounds(app: FastAPI) -> None:
 
     assert parameter["schema"]["minimum"] == 1
     assert parameter["schema"]["maximum"] == INT32_MAX
+
+
+def test_the_openapi_document_types_timestamps_as_date_time(app: FastAPI) -> None:
+    schema = app.openapi()["components"]["schemas"]["LabelOut"]["properties"]["created_at"]
+
+    assert schema == {"type": "string", "format": "date-time", "title": "Created At"}
