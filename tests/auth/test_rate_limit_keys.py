@@ -9,8 +9,16 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import Depends, FastAPI
 
-from omnistack_core import create_app, load_settings
-from omnistack_core.auth import AuthModule, CurrentUser, mint_dev_token
+from omnistack_core import Installation, create_app, load_settings
+from omnistack_core.auth import (
+    Authenticator,
+    AuthModule,
+    CurrentUser,
+    DevVerifier,
+    Principal,
+    TokenVerifier,
+    mint_dev_token,
+)
 from omnistack_core.rate_limit import RateLimit, by_address
 from tests.auth.auth_apps import ServiceSettings, bearer
 
@@ -92,3 +100,28 @@ async def test_a_limit_keyed_by_address_counts_signed_in_users_together() -> Non
         ]
 
     assert statuses == [200, 200, 429]
+
+
+class CountingVerifier(TokenVerifier):
+    """Development tokens, verified by the real verifier, counted."""
+
+    provider = "dev"
+
+    def __init__(self) -> None:
+        self.inner = DevVerifier(KEY, environment="test")
+        self.verified = 0
+
+    async def verify(self, token: str) -> Principal:
+        self.verified += 1
+        return await self.inner.verify(token)
+
+
+async def test_the_limit_and_the_route_verify_a_token_once() -> None:
+    app = limited_auth_app()
+    verifier = CountingVerifier()
+    async with app.router.lifespan_context(app), client_at(app, "203.0.113.7") as client:
+        Installation.of(app).provide("auth", Authenticator(verifier, users=None))
+        response = await client.post("/welcome", headers=user("ada"))
+
+    assert response.json() == {"to": "ada"}
+    assert verifier.verified == 1
