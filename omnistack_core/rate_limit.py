@@ -192,17 +192,27 @@ class RateLimit:
         return f"RateLimit({what!r}, name={self.name!r})"
 
     def rate(self, request: Request) -> Rate:
-        """The rate in force for ``request``'s app."""
+        """The rate in force for ``request``'s app.
+
+        Raises:
+            ModuleNotRunningError: The app's settings have no field named ``setting``.
+        """
         if self._rate is not None:
             return self._rate
-        settings = _settings_of(request)
-        return parse_rate(str(getattr(settings, str(self.setting))))
+        value = getattr(_settings_of(request), str(self.setting), None)
+        if value is None:
+            raise ModuleNotRunningError(
+                f"RateLimit(setting={self.setting!r}): the app's settings have no such field; "
+                "install the module that declares it, or give the rate itself"
+            )
+        return parse_rate(str(value))
 
     async def __call__(self, request: Request) -> None:
         """Admit the request, or refuse it with 429 and ``Retry-After``.
 
         Raises:
             ProblemError: 429 when the caller has used up the rate.
+            ModuleNotRunningError: The app's settings have no field named ``setting``.
         """
         if not getattr(_settings_of(request), "rate_limit_enabled", True):
             return

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from omnistack_core import Settings, create_app, load_settings
+from omnistack_core import ModuleNotRunningError, Settings, create_app, load_settings
 from omnistack_core.rate_limit import RateLimit, RateText, parse_rate
 
 WELCOME = "/welcome"
@@ -153,6 +153,24 @@ async def test_a_limit_can_be_read_from_a_setting() -> None:
         statuses = [(await client.get("/configured")).status_code for _ in range(2)]
 
     assert statuses == [200, 429]
+
+
+async def test_a_limit_read_from_a_missing_setting_says_which_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(load_settings())
+
+    @app.get("/chat", dependencies=[Depends(RateLimit(setting="ai_rate_limit"))])
+    async def chat() -> dict[str, bool]:
+        return {"ok": True}
+
+    async with running(app), client_at(app, "203.0.113.7") as client:
+        response = await client.get("/chat")
+
+    assert response.status_code == 500
+    [error] = [r for r in caplog.records if r.exc_info]
+    assert isinstance(error.exc_info[1], ModuleNotRunningError)
+    assert "RateLimit(setting='ai_rate_limit')" in str(error.exc_info[1])
 
 
 def test_a_setting_that_is_not_a_rate_fails_at_start_up() -> None:
