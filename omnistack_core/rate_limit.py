@@ -70,6 +70,8 @@ SUBJECT_RESOURCE = "auth.subject"
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
+MAX_COUNT = 100_000
+"""The largest count a rate may allow in one window."""
 # Beyond this many keys the in-process windows drop the ones that emptied.
 _MEMORY_SWEEP_AT = 10_000
 _FALLBACK_LOG_SECONDS = 60.0
@@ -85,11 +87,14 @@ class Rate:
     seconds: int
 
     def __str__(self) -> str:
-        for unit, size in reversed(_UNITS.items()):
-            if self.seconds % size == 0:
-                every = self.seconds // size
-                return f"{self.count}/{'' if every == 1 else every}{unit}"
-        raise AssertionError("unreachable: seconds is a whole number of seconds")
+        every, unit = _largest_unit(self.seconds)
+        return f"{self.count}/{'' if every == 1 else every}{unit}"
+
+
+def _largest_unit(seconds: int) -> tuple[int, str]:
+    """``seconds`` as a whole number of the largest unit dividing it: ``(2, "minute")``."""
+    unit = next(name for name, size in reversed(_UNITS.items()) if seconds % size == 0)
+    return seconds // _UNITS[unit], unit
 
 
 @lru_cache(maxsize=64)
@@ -98,7 +103,7 @@ def parse_rate(text: str) -> Rate:
 
     Raises:
         ValueError: ``text`` is not ``<count>/[<n>]<second|minute|hour|day>`` with both
-            numbers at least 1.
+            numbers at least 1 and the count at most :data:`MAX_COUNT`.
     """
     match = _RATE.match(text)
     if match is None:
@@ -109,6 +114,9 @@ def parse_rate(text: str) -> Rate:
     count, every, unit = int(match[1]), int(match[2] or 1), match[3]
     if count < 1 or every < 1:
         raise ValueError(f"{text!r}: the count and the period must be at least 1")
+    if count > MAX_COUNT:
+        # The window keeps one entry per admitted request.
+        raise ValueError(f"{text!r}: at most {MAX_COUNT} requests per window")
     return Rate(count, every * _UNITS[unit])
 
 
@@ -239,11 +247,8 @@ def _settings_of(request: Request) -> Any:
 
 
 def _period(seconds: int) -> str:
-    for unit, size in reversed(_UNITS.items()):
-        if seconds % size == 0:
-            every = seconds // size
-            return f"a {unit}" if every == 1 else f"{every} {unit}s"
-    raise AssertionError("unreachable: seconds is a whole number of seconds")
+    every, unit = _largest_unit(seconds)
+    return f"a {unit}" if every == 1 else f"{every} {unit}s"
 
 
 class MemoryWindows:

@@ -74,11 +74,14 @@ def test_rates_are_written_as_count_per_period() -> None:
     assert parse_rate("5/10second").count == 5
     assert parse_rate("5/10second").seconds == 10
     assert parse_rate("100/hours").seconds == 3600
+    assert str(parse_rate("5/120second")) == "5/2minute"
 
 
-@pytest.mark.parametrize("text", ["10", "0/minute", "10/week", "ten/minute", "3/0hour"])
+@pytest.mark.parametrize(
+    "text", ["10", "0/minute", "10/week", "ten/minute", "3/0hour", "1000001/second"]
+)
 def test_a_rate_that_is_not_one_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match=r"not a rate|at least 1"):
+    with pytest.raises(ValueError, match=r"not a rate|at least 1|at most"):
         parse_rate(text)
 
 
