@@ -7,19 +7,34 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from omnistack_core.auth.errors import AuthUnavailableError, InvalidTokenError
 from omnistack_core.auth.module import AuthModule
 from omnistack_core.auth.principal import Principal
 from omnistack_core.errors import ProblemError
+from omnistack_core.openapi import declare_problems
 
 logger = logging.getLogger("omnistack.auth")
 
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 _NO_TOKEN = {"WWW-Authenticate": "Bearer"}
 
+# Declares the scheme in the OpenAPI document; the token itself is read by the auth module
+# (which also accepts the session cookie), and a missing one is our problem+json 401.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="An access token from the service's identity provider.",
+    auto_error=False,
+)
 
-async def optional_principal(request: Request) -> Principal | None:
+
+@declare_problems(401, 503, sign_in="optional")
+async def optional_principal(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal | None:
     """The caller, or None when the request carries no token.
 
     Raises:
@@ -47,6 +62,7 @@ async def optional_principal(request: Request) -> Principal | None:
     return principal
 
 
+@declare_problems(401, sign_in="required")
 async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
@@ -71,6 +87,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """
     wanted = frozenset(roles)
 
+    @declare_problems(403)
     async def has_role(principal: CurrentUser) -> Principal:
         if not wanted & principal.roles:
             raise ProblemError(403, "This needs one of the roles: " + ", ".join(sorted(wanted)))
@@ -83,6 +100,7 @@ def require_permissions(*permissions: str) -> Callable[[Principal], Awaitable[Pr
     """A dependency that admits callers holding every one of ``permissions`` (else 403)."""
     wanted = frozenset(permissions)
 
+    @declare_problems(403)
     async def has_permissions(principal: CurrentUser) -> Principal:
         missing = wanted - principal.permissions
         if missing:
