@@ -7,7 +7,8 @@ dependencies raise. :func:`describe_problems` corrects the document once it is g
 - a ``Problem`` schema (RFC 9457 members, the request id and the ``errors`` of a 422) is
   added to the components, and every error response of an operation is declared as
   ``application/problem+json`` with it;
-- every operation declares 500; those that take a body declare 413;
+- every operation declares 500; those that take a body declare 400 (a body that cannot be
+  parsed) and 413;
 - a dependency marked with :func:`declare_problems` adds its statuses to every operation
   that uses it, however deep (the auth dependencies add 401 and 403, a rate limiter 429);
 - routes declare their own (404, 409) with FastAPI's ``responses=``, in any form:
@@ -51,10 +52,10 @@ _SIGN_IN_MARK = "__omnistack_sign_in__"
 # Answers any operation can give, whatever its dependencies. (A database that cannot be
 # reached is a 500 too; a 503 is declared by the dependencies that give one.)
 _EVERY_OPERATION = (500,)
-_WITH_A_BODY = (413,)
+_WITH_A_BODY = (400, 413)
 
 _DESCRIPTIONS = {
-    400: "The request cannot be read (a webhook's signature, a malformed body).",
+    400: "The body cannot be read (not in its declared encoding), or a webhook is not signed.",
     401: "No valid access token: sign in (``Authorization: Bearer <token>``).",
     403: "Signed in, but not allowed.",
     404: "Not found.",

@@ -173,11 +173,11 @@ def test_a_marked_dependency_declares_its_status_however_deep(app: FastAPI) -> N
     assert "429" not in operation(app, "get", "/greeting")["responses"]
 
 
-def test_operations_with_a_body_declare_413_and_all_declare_500(app: FastAPI) -> None:
+def test_operations_with_a_body_declare_400_and_413_and_all_declare_500(app: FastAPI) -> None:
     checkout = operation(app, "post", "/api/v1/billing/checkout")
     subscription = operation(app, "get", "/api/v1/billing/subscription")
 
-    assert {"413", "500"} <= set(checkout["responses"])
+    assert {"400", "413", "500"} <= set(checkout["responses"])
     assert "500" in subscription["responses"]
     assert "413" not in subscription["responses"]
 
