@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from openapi_spec_validator import validate
 
 from omnistack_core import Settings, create_app, load_settings
+from omnistack_core.ai import AI, STREAM_RESPONSES, AIModule, AISettings
 from omnistack_core.auth import (
     AuthModule,
     AuthSettings,
@@ -41,7 +42,7 @@ async def limited(_: Annotated[None, Depends(rate_limited)]) -> None:
     """Uses the rate limiter one level down."""
 
 
-class ServiceSettings(Settings, AuthSettings, EmailSettings, BillingSettings):
+class ServiceSettings(Settings, AuthSettings, EmailSettings, BillingSettings, AISettings):
     """A service with auth, email and billing."""
 
 
@@ -62,7 +63,7 @@ def app(tmp_path: Path) -> FastAPI:
         stripe_webhook_secret=secret,
         billing_plans={"pro": "price_pro"},
     )
-    app = create_app(settings, modules=[AuthModule(), EmailModule(), BillingModule()])
+    app = create_app(settings, modules=[AuthModule(), EmailModule(), BillingModule(), AIModule()])
 
     @app.get(
         "/items/{item_id}",
@@ -83,6 +84,10 @@ def app(tmp_path: Path) -> FastAPI:
     )
     async def purge() -> dict[str, bool]:
         return {"purged": True}
+
+    @app.post("/chat", response_model=None, responses=STREAM_RESPONSES)
+    async def chat(user: CurrentUser, ai: AI) -> dict[str, str]:
+        return {}
 
     return app
 
@@ -219,3 +224,10 @@ def test_an_app_of_its_own_opts_in() -> None:
     responses = operation(app, "get", "/things/{thing_id}")["responses"]
     assert responses["422"]["content"] == {PROBLEM_MEDIA_TYPE: PROBLEM}
     assert "Problem" in app.openapi()["components"]["schemas"]
+
+
+def test_the_ai_client_declares_its_statuses_and_streams_their_type(app: FastAPI) -> None:
+    responses = operation(app, "post", "/chat")["responses"]
+
+    assert {"401", "429", "502", "503"} <= set(responses)
+    assert set(responses["200"]["content"]) == {"application/json", "text/event-stream"}

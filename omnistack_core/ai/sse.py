@@ -23,6 +23,15 @@ from omnistack_core.request_context import current_request_id
 
 logger = logging.getLogger("omnistack.ai")
 
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The answer as JSON, or as Server-Sent Events when it is streamed.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+"""FastAPI ``responses=`` for a route that may answer with :func:`sse_response`: the
+OpenAPI document then lists ``text/event-stream`` beside the route's JSON."""
+
 
 async def sse_response(events: AsyncGenerator[StreamEvent, None]) -> StreamingResponse:
     """A ``text/event-stream`` response relaying ``events`` (from ``AIClient.stream``).
