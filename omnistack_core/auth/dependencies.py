@@ -20,21 +20,8 @@ logger = logging.getLogger("omnistack.auth")
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 _NO_TOKEN = {"WWW-Authenticate": "Bearer"}
 
-# Declares the scheme in the OpenAPI document; the token itself is read by the auth module
-# (which also accepts the session cookie), and a missing one is our problem+json 401.
-bearer_scheme = HTTPBearer(
-    scheme_name="bearerAuth",
-    bearerFormat="JWT",
-    description="An access token from the service's identity provider.",
-    auto_error=False,
-)
 
-
-@declare_problems(401, 503, sign_in="optional")
-async def optional_principal(
-    request: Request,
-    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal | None:
+async def optional_principal(request: Request) -> Principal | None:
     """The caller, or None when the request carries no token.
 
     Raises:
@@ -62,9 +49,9 @@ async def optional_principal(
     return principal
 
 
-@declare_problems(401, sign_in="required")
 async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
+    _bearer: Bearer,
 ) -> Principal:
     """The caller; 401 when the request carries no token."""
     if principal is None:
@@ -72,10 +59,34 @@ async def current_principal(
     return principal
 
 
+async def _optional_user(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+    _bearer: Bearer,
+) -> Principal | None:
+    """What :data:`OptionalUser` gives: the caller, or None for anonymous requests."""
+    return principal
+
+
+bearer_scheme = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="An access token from the service's identity provider.",
+    auto_error=False,
+)
+"""The bearer scheme in the OpenAPI document. It reads nothing the routes use: the auth
+module reads the token (from the session cookie too), and answers its absence with our
+problem+json 401, not FastAPI's."""
+
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+# What routes using them may answer, for the OpenAPI document.
+declare_problems(401, 503, sign_in="required")(current_principal)
+declare_problems(401, 503, sign_in="optional")(_optional_user)
+
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 """The authenticated caller: ``async def handler(user: CurrentUser)``; 401 without one."""
 
-OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
+OptionalUser = Annotated[Principal | None, Depends(_optional_user)]
 """The caller, or None for anonymous requests; an invalid token is still a 401."""
 
 
