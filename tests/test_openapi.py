@@ -231,3 +231,5 @@ def test_the_ai_client_declares_its_statuses_and_streams_their_type(app: FastAPI
 
     assert {"401", "429", "502", "503"} <= set(responses)
     assert set(responses["200"]["content"]) == {"application/json", "text/event-stream"}
+    event = responses["200"]["content"]["text/event-stream"]["schema"]
+    assert event["properties"]["event"]["enum"] == ["delta", "tool_call", "done", "error"]

@@ -26,7 +26,23 @@ logger = logging.getLogger("omnistack.ai")
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The answer as JSON, or as Server-Sent Events when it is streamed.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                # OpenAPI 3.1 has the schema of an event stream describe each event.
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"enum": ["delta", "tool_call", "done", "error"]},
+                        "data": {
+                            "type": "string",
+                            "description": "JSON: the text, the tool call, the whole answer "
+                            "(done) or a problem+json body (error).",
+                        },
+                    },
+                }
+            }
+        },
     }
 }
 """FastAPI ``responses=`` for a route that may answer with :func:`sse_response`: the
