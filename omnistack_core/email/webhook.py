@@ -80,7 +80,7 @@ class EmailEvent:
             provider events keep the provider's type (``contact.created``).
         provider_type: The provider's own type (``email.bounced``).
         email_id: The provider's id of the email (what sending returned), when it has one.
-        recipients: The addresses the event is about.
+        recipients: The addresses the event is about; what names no mailbox is left out.
         occurred_at: When it happened, by the provider's clock.
         bounce: ``hard`` (the address does not exist: suppressed), ``soft`` (a full mailbox,
             a server down), ``undetermined``, or None when the event is not a bounce.
