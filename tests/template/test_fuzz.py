@@ -4,7 +4,8 @@ The "everything" answer set is rendered from this working tree, migrated on a fr
 PostgreSQL database and served by uvicorn beside the local token issuer, Stripe and OpenAI;
 Schemathesis then sends every operation of its OpenAPI document requests generated from that
 document, with a valid access token. Every answer must be no server error and be declared:
-its status, its content type and its body's schema.
+its status, its content type and its body's schema. (Negative generation also sends some
+requests without the token, on purpose: those must get the declared 401.)
 
 The budget is fixed (examples per operation, a seeded generator) so a run costs the same in
 CI each time: ``FUZZ_EXAMPLES`` raises it for a longer hunt.
