@@ -227,6 +227,8 @@ def test_every_answer_is_declared_and_none_is_a_server_error(
 
     run = fuzz(schema, service, token)
 
-    assert all(run.statuses[label].total() > 0 for label in run.statuses)
-    assert len(run.statuses) == len(list(schema.get_all_operations()))
     assert run.findings == [], "\n\n".join(str(finding) for finding in run.findings)
+    # Every operation was answered, and the token was taken: the run was signed in.
+    labels = {result.ok().label for result in schema.get_all_operations()}  # type: ignore[union-attr]
+    assert set(run.statuses) == labels
+    assert run.statuses["GET /api/v1/me"][200] > 0
