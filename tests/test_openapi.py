@@ -233,3 +233,10 @@ def test_the_ai_client_declares_its_statuses_and_streams_their_type(app: FastAPI
     assert set(responses["200"]["content"]) == {"application/json", "text/event-stream"}
     event = responses["200"]["content"]["text/event-stream"]["schema"]
     assert event["properties"]["event"]["enum"] == ["delta", "tool_call", "done", "error"]
+
+
+def test_the_module_exports_what_it_lists() -> None:
+    import omnistack_core.openapi as module  # noqa: PLC0415 - the module itself is the subject
+
+    assert module.__all__ == sorted(module.__all__, key=lambda name: (not name.isupper(), name))
+    assert all(hasattr(module, name) for name in module.__all__)

@@ -45,7 +45,6 @@ PUBLIC_MODULES = [
         ),
     ),
     "omnistack_core.observability",
-    "omnistack_core.openapi",
     "omnistack_core.testing",
 ]
 
