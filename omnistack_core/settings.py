@@ -104,6 +104,8 @@ class Settings(ModuleSettings):
     """Seconds each built-in readiness check (database, Redis) may take."""
     health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     """Seconds a readiness result is reused, so a probe storm is not a database storm."""
+    rate_limit_enabled: bool = True
+    """Enforce the routes' rate limits (``RateLimit``); ``false`` turns every one off."""
 
     _core_secret_key_required = required(
         "secret_key",

@@ -45,6 +45,7 @@ PUBLIC_MODULES = [
         ),
     ),
     "omnistack_core.observability",
+    "omnistack_core.rate_limit",
     "omnistack_core.testing",
 ]
 

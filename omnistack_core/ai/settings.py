@@ -15,6 +15,7 @@ from pydantic_settings import NoDecode
 
 from omnistack_core.ai.pricing import ModelPrice
 from omnistack_core.module_settings import LOCAL, ModuleSettings
+from omnistack_core.rate_limit import RateText
 
 PROVIDERS = ("openai", "anthropic")
 
@@ -63,6 +64,9 @@ class AISettings(ModuleSettings):
     """Calls a user may make per ``AI_QUOTA_WINDOW_SECONDS``; unlimited when unset."""
     ai_quota_window_seconds: int = Field(default=86_400, ge=1, le=31 * 86_400)
     """The quota period: fixed windows of this many seconds (a day by default)."""
+    ai_rate_limit: RateText = "60/minute"
+    """Calls a user may make through routes guarded by ``RateLimit(setting="ai_rate_limit")``
+    (the generated chat route), in any sliding window: ``60/minute``."""
 
     @field_validator("ai_fallback_models", mode="before")
     @classmethod

@@ -19,6 +19,9 @@ logger = logging.getLogger("omnistack.auth")
 
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 _NO_TOKEN = {"WWW-Authenticate": "Bearer"}
+# Where a request keeps its verified caller, so a rate limit keyed by user and the route's
+# own auth dependency verify its token once.
+_CACHED = "omnistack_principal"
 
 
 async def optional_principal(request: Request) -> Principal | None:
@@ -29,9 +32,13 @@ async def optional_principal(request: Request) -> Principal | None:
             cannot be had.
         ModuleNotRunningError: The app does not run the auth module.
     """
+    if hasattr(request.state, _CACHED):
+        cached: Principal | None = getattr(request.state, _CACHED)
+        return cached
     authenticator = AuthModule.of(request.app)
     token = authenticator.token_from(request)
     if token is None:
+        setattr(request.state, _CACHED, None)
         return None
     try:
         principal = await authenticator.verifier.verify(token)
@@ -46,7 +53,22 @@ async def optional_principal(request: Request) -> Principal | None:
         ) from None
     if authenticator.users is not None:
         await authenticator.users.seen(principal)
+    setattr(request.state, _CACHED, principal)
     return principal
+
+
+async def signed_in_subject(request: Request) -> str | None:
+    """The id of the request's verified caller, or None for an absent or invalid token.
+
+    What the auth module tells rate limits (:class:`~omnistack_core.rate_limit.RateLimit`),
+    which key anonymous callers and callers with a bad token by address; the route's own
+    dependency still answers those with 401 (or 503 when keys cannot be had).
+    """
+    try:
+        principal = await optional_principal(request)
+    except ProblemError:
+        return None
+    return None if principal is None else principal.id
 
 
 async def current_principal(

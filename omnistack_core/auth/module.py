@@ -30,6 +30,7 @@ from omnistack_core.health import HealthCheck
 from omnistack_core.installation import Installation, resource_of
 from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
+from omnistack_core.rate_limit import SUBJECT_RESOURCE, CallerSubject
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,9 @@ class AuthModule(Module[AuthSettings]):
 
     @asynccontextmanager
     async def _running(self, app: FastAPI, settings: AuthSettings) -> AsyncIterator[None]:
+        # The dependencies reach the running module through this one: imported here, not above.
+        from omnistack_core.auth.dependencies import signed_in_subject  # noqa: PLC0415
+
         installation = Installation.of(app)
         mirror = None
         if self._users is not None:
@@ -136,6 +140,7 @@ class AuthModule(Module[AuthSettings]):
         ) as client:
             verifier, cookie = _verifier(settings, client)
             installation.provide(self.name, Authenticator(verifier, mirror, cookie))
+            installation.provide(SUBJECT_RESOURCE, CallerSubject(signed_in_subject))
             yield
 
 

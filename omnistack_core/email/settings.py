@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from omnistack_core.email.message import Address, parse_address
 from omnistack_core.module_settings import DEPLOYED, LOCAL, ModuleSettings, When, required
+from omnistack_core.rate_limit import RateText
 from omnistack_core.settings import require_https
 
 EmailProvider = Literal["resend", "smtp", "console", "memory"]
@@ -76,6 +77,9 @@ class EmailSettings(ModuleSettings):
     folder exists."""
     email_webhook_max_bytes: int = Field(default=262_144, ge=1024, le=10_485_760)
     """The largest webhook body accepted; larger ones get 413 unread."""
+    email_rate_limit: RateText = "10/hour"
+    """Emails a caller may trigger through routes guarded by ``RateLimit(setting=
+    "email_rate_limit")`` (the generated welcome route), per user or address: ``10/hour``."""
 
     @property
     def templates_dir(self) -> Path | None:

@@ -237,7 +237,11 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
                     assert me.json()["id"] == "user_e2e"
                     assert client.get("/api/v1/me").status_code == 401
                     assert_modules_serve_unconfigured(project, client, token)
-                item = client.post("/api/v1/items", json={"name": "lamp"}).json()
+                # Items belong to the signed-in user where there is sign-in.
+                owner = {"Authorization": f"Bearer {token}"} if auth else {}
+                created = client.post("/api/v1/items", json={"name": "lamp"}, headers=owner)
+                assert created.status_code == 201, created.text
+                item = created.json()
             # The image's HEALTHCHECK command.
             healthcheck = subprocess.run(
                 ["curl", "-fsS", f"{base}/api/v1/public/health"], check=False, capture_output=True

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import yaml
 
@@ -111,6 +112,23 @@ def process_environment(
     }
 
 
+LEGACY_JWT_SECRET = "legacy-jwt-secret-" + "s" * 32
+
+
+def legacy_supabase_token(secret: dict[str, str]) -> str:
+    """A user token signed with the project's legacy HS256 secret, as Supabase signs it."""
+    now = int(time.time())
+    claims = {
+        "iss": f"{secret['SUPABASE_PROJECT_URL']}/auth/v1",
+        "aud": "authenticated",
+        "sub": "user-pods",
+        "role": "authenticated",
+        "iat": now,
+        "exp": now + 300,
+    }
+    return jwt.encode(claims, LEGACY_JWT_SECRET, algorithm="HS256")
+
+
 def image_command(project: Path) -> list[str]:
     (cmd,) = re.findall(r"^CMD (\[.*\])$", (project / "docker/Dockerfile").read_text(), re.M)
     command: list[str] = json.loads(cmd)
@@ -167,7 +185,9 @@ def test_the_pods_migrate_serve_and_run_jobs_with_a_read_only_root(
         "api": subprocess.Popen(
             [*wrap, *image_command(project)],
             cwd=project,
-            env=process_environment(service, api, secret, PORT=str(port)),
+            env=process_environment(
+                service, api, secret, PORT=str(port), SUPABASE_JWT_SECRET=LEGACY_JWT_SECRET
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -197,7 +217,10 @@ def test_the_pods_migrate_serve_and_run_jobs_with_a_read_only_root(
             assert client.get("/api/v1/public/metrics").status_code == 401
             token = {"Authorization": f"Bearer {secret['METRICS_TOKEN']}"}
             assert client.get("/api/v1/public/metrics", headers=token).status_code == 200
-            item = client.post("/api/v1/items", json={"name": "lamp"})
+            # Items belong to a signed-in user: one with a token signed by the project's
+            # legacy secret, since the project's JWKS is out of reach from here.
+            owner = {"Authorization": f"Bearer {legacy_supabase_token(secret)}"}
+            item = client.post("/api/v1/items", json={"name": "lamp"}, headers=owner)
             assert item.status_code == 201, item.text
         assert httpx.get(f"http://127.0.0.1:{metrics_port}/", timeout=5).status_code == 200
         deadline = time.monotonic() + 30
