@@ -25,6 +25,7 @@ from omnistack_core.billing import BillingModule, BillingSettings
 from omnistack_core.email import EmailModule, EmailSettings
 from omnistack_core.errors import PROBLEM_MEDIA_TYPE, ProblemError
 from omnistack_core.openapi import declare_problems, describe_problems, problem_responses
+from omnistack_core.rate_limit import RateLimit
 from omnistack_core.testing import app_client
 from omnistack_core.validation import RowId
 
@@ -175,6 +176,15 @@ def test_a_marked_dependency_declares_its_status_however_deep(app: FastAPI) -> N
     responses = operation(app, "get", "/items/{item_id}")["responses"]
 
     assert responses["429"]["content"] == {PROBLEM_MEDIA_TYPE: PROBLEM}
+    assert "429" not in operation(app, "get", "/greeting")["responses"]
+
+
+def test_a_rate_limited_route_declares_429(app: FastAPI) -> None:
+    @app.post("/notes", dependencies=[Depends(RateLimit("10/minute"))])
+    async def note() -> dict[str, bool]:
+        return {"noted": True}
+
+    assert "429" in operation(app, "post", "/notes")["responses"]
     assert "429" not in operation(app, "get", "/greeting")["responses"]
 
 
