@@ -32,6 +32,7 @@ from omnistack_core.module import Module
 from omnistack_core.observability.logs import configure_logging
 from omnistack_core.observability.middleware import ObservabilityMiddleware
 from omnistack_core.observability.sentry import init_sentry
+from omnistack_core.openapi import describe_problems
 from omnistack_core.redis_connection import open_redis, ping_redis, require_redis_client
 from omnistack_core.settings import Settings
 from omnistack_core.startup_errors import StartupFailureMiddleware, exit_cleanly_when_uncaught
@@ -93,6 +94,7 @@ def create_app(
     app.state.settings = loaded
     configure_readiness(app, cache_seconds=loaded.health_cache_seconds)
     install_problem_handlers(app)
+    describe_problems(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=loaded.max_request_body_bytes)
     # Added after the body limit, so outside it: it sees every response, 413s and 500s too.
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)

@@ -49,6 +49,7 @@ from starlette.requests import Request
 
 from omnistack_core.errors import ModuleNotRunningError, ProblemError
 from omnistack_core.installation import Installation
+from omnistack_core.openapi import declare_problems
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -163,6 +164,7 @@ async def by_user_or_address(request: Request) -> str:
     return await by_address(request)
 
 
+@declare_problems(429)
 class RateLimit:
     """A dependency admitting at most a rate of requests per caller; 429 beyond it.
 

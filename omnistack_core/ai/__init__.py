@@ -34,7 +34,7 @@ from omnistack_core.ai.pricing import DEFAULT_PRICES, ModelPrice, PriceTable
 from omnistack_core.ai.providers.base import ChatProvider
 from omnistack_core.ai.quota import Quota
 from omnistack_core.ai.settings import AISettings
-from omnistack_core.ai.sse import response_body, sse_response
+from omnistack_core.ai.sse import STREAM_RESPONSES, response_body, sse_response
 from omnistack_core.ai.tools import call_tools, tool
 from omnistack_core.ai.types import (
     ChatRequest,
@@ -56,6 +56,7 @@ from omnistack_core.ai.usage import UsageHook, UsageRecord, UsageRecorder, ai_me
 __all__ = [
     "AI",
     "DEFAULT_PRICES",
+    "STREAM_RESPONSES",
     "AIClient",
     "AIConfigurationError",
     "AIError",

@@ -21,6 +21,7 @@ from omnistack_core.installation import Installation, resource_of
 from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
 from omnistack_core.module_settings import Requirement, When
+from omnistack_core.openapi import declare_problems
 
 logger = logging.getLogger("omnistack.ai")
 
@@ -136,6 +137,8 @@ def ai_client(app: Starlette) -> AIClient:
     return AIModule.of(app)
 
 
+# Not configured (503), a provider failing (502, 503), a user's quota spent (429).
+@declare_problems(429, 502, 503)
 def _client(request: Request) -> AIClient:
     return AIModule.of(request.app)
 

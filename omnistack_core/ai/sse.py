@@ -23,6 +23,31 @@ from omnistack_core.request_context import current_request_id
 
 logger = logging.getLogger("omnistack.ai")
 
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The answer as JSON, or as Server-Sent Events when it is streamed.",
+        "content": {
+            "text/event-stream": {
+                # OpenAPI 3.1 has the schema of an event stream describe each event.
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"enum": ["delta", "tool_call", "done", "error"]},
+                        "data": {
+                            "type": "string",
+                            "description": "JSON: the text, the tool call, the whole answer "
+                            "(done) or a problem+json body (error).",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+"""FastAPI ``responses=`` for a route that may answer with :func:`sse_response`: the
+OpenAPI document then lists ``text/event-stream`` beside the route's JSON."""
+
 
 async def sse_response(events: AsyncGenerator[StreamEvent, None]) -> StreamingResponse:
     """A ``text/event-stream`` response relaying ``events`` (from ``AIClient.stream``).

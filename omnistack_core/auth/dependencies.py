@@ -7,11 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from omnistack_core.auth.errors import AuthUnavailableError, InvalidTokenError
 from omnistack_core.auth.module import AuthModule
 from omnistack_core.auth.principal import Principal
 from omnistack_core.errors import ProblemError
+from omnistack_core.openapi import declare_problems
 
 logger = logging.getLogger("omnistack.auth")
 
@@ -71,6 +73,7 @@ async def signed_in_subject(request: Request) -> str | None:
 
 async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
+    _bearer: Bearer,
 ) -> Principal:
     """The caller; 401 when the request carries no token."""
     if principal is None:
@@ -78,10 +81,34 @@ async def current_principal(
     return principal
 
 
+async def _optional_user(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+    _bearer: Bearer,
+) -> Principal | None:
+    """What :data:`OptionalUser` gives: the caller, or None for anonymous requests."""
+    return principal
+
+
+bearer_scheme = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="An access token from the service's identity provider.",
+    auto_error=False,
+)
+"""The bearer scheme in the OpenAPI document. It reads nothing the routes use: the auth
+module reads the token (from the session cookie too), and answers its absence with our
+problem+json 401, not FastAPI's."""
+
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+# What routes using them may answer, for the OpenAPI document.
+declare_problems(401, 503, sign_in="required")(current_principal)
+declare_problems(401, 503, sign_in="optional")(_optional_user)
+
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 """The authenticated caller: ``async def handler(user: CurrentUser)``; 401 without one."""
 
-OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
+OptionalUser = Annotated[Principal | None, Depends(_optional_user)]
 """The caller, or None for anonymous requests; an invalid token is still a 401."""
 
 
@@ -93,6 +120,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """
     wanted = frozenset(roles)
 
+    @declare_problems(403)
     async def has_role(principal: CurrentUser) -> Principal:
         if not wanted & principal.roles:
             raise ProblemError(403, "This needs one of the roles: " + ", ".join(sorted(wanted)))
@@ -105,6 +133,7 @@ def require_permissions(*permissions: str) -> Callable[[Principal], Awaitable[Pr
     """A dependency that admits callers holding every one of ``permissions`` (else 403)."""
     wanted = frozenset(permissions)
 
+    @declare_problems(403)
     async def has_permissions(principal: CurrentUser) -> Principal:
         missing = wanted - principal.permissions
         if missing:

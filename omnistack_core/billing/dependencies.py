@@ -13,6 +13,7 @@ from omnistack_core.billing.errors import PaymentRequiredError
 from omnistack_core.billing.stripe_billing import StripeBilling
 from omnistack_core.billing.subscriptions import ACTIVE_STATUSES, Subscription
 from omnistack_core.installation import resource_of
+from omnistack_core.openapi import declare_problems
 
 CHECKOUT_PATH = "/api/v1/billing/checkout"
 """Where a client buys a plan when the billing routes are mounted at ``/api/v1`` (402
@@ -30,6 +31,8 @@ def billing_of(app: Starlette) -> StripeBilling:
     return resource_of(app, "billing", StripeBilling)
 
 
+# Stripe unreachable, or not configured (development).
+@declare_problems(503)
 def _billing(request: Request) -> StripeBilling:
     return billing_of(request.app)
 
@@ -58,6 +61,7 @@ def require_subscription(
     """
     wanted = frozenset(plans) if plans is not None else None
 
+    @declare_problems(402)
     async def subscription_required(
         user: CurrentUser, billing: Billing, request: Request
     ) -> Subscription:
@@ -82,6 +86,7 @@ def require_feature(feature: str) -> Callable[..., Awaitable[Principal]]:
     ``entitlements.active_entitlement_summary.updated`` events.
     """
 
+    @declare_problems(402)
     async def feature_required(user: CurrentUser, billing: Billing, request: Request) -> Principal:
         if feature not in await billing.features(user.id):
             raise PaymentRequiredError(

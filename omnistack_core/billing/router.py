@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -17,6 +16,8 @@ from omnistack_core.billing.webhook_signature import parse_event, verify_signatu
 from omnistack_core.body_limit import read_bounded_body
 from omnistack_core.errors import ProblemError
 from omnistack_core.installation import resource_of
+from omnistack_core.openapi import problem_responses, webhook_operation
+from omnistack_core.validation import StorableStr, UtcDateTime
 
 logger = logging.getLogger("omnistack.billing")
 
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/billing", tags=["billing"])
 class CheckoutRequest(BaseModel):
     """What to buy."""
 
-    plan: str = Field(min_length=1, max_length=64, examples=["pro"])
+    plan: StorableStr = Field(min_length=1, max_length=64, examples=["pro"])
     """The plan's name."""
     quantity: int = Field(default=1, ge=1, le=10_000)
     """Seats."""
@@ -56,9 +57,9 @@ class SubscriptionState(BaseModel):
     plan: str | None
     price_id: str | None
     quantity: int
-    current_period_end: datetime | None
+    current_period_end: UtcDateTime | None
     cancel_at_period_end: bool
-    trial_end: datetime | None
+    trial_end: UtcDateTime | None
 
 
 class SubscriptionResponse(BaseModel):
@@ -74,7 +75,7 @@ class SubscriptionResponse(BaseModel):
     """Stripe Entitlements features the user has."""
 
 
-@router.post("/checkout")
+@router.post("/checkout", responses=problem_responses(402, 409))
 async def create_checkout(
     body: CheckoutRequest, user: CurrentUser, billing: Billing
 ) -> CheckoutResponse:
@@ -83,7 +84,7 @@ async def create_checkout(
     return CheckoutResponse(id=session.id, url=session.url)
 
 
-@router.post("/portal")
+@router.post("/portal", responses=problem_responses(409))
 async def create_portal(user: CurrentUser, billing: Billing) -> PortalResponse:
     """Open a Customer Portal session; send the customer to its ``url``."""
     return PortalResponse(url=await billing.portal_url(user.id))
@@ -114,7 +115,11 @@ async def read_subscription(user: CurrentUser, billing: Billing) -> Subscription
     )
 
 
-@router.post("/webhook", include_in_schema=False)
+@router.post(
+    "/webhook",
+    responses=problem_responses(400, 413, 503),
+    openapi_extra=webhook_operation("A Stripe event, as Stripe sends it.", ["Stripe-Signature"]),
+)
 async def receive_webhook(request: Request) -> dict[str, str]:
     """Stripe's events: 200 once applied (or already applied), 400 refused, 5xx to retry."""
     ingest = resource_of(request.app, WEBHOOKS, WebhookIngest)

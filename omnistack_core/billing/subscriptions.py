@@ -23,6 +23,7 @@ from omnistack_core.billing.tables import (
     billing_subscriptions,
 )
 from omnistack_core.db.upsert import Upsert, insert_ignoring_duplicate
+from omnistack_core.validation import INT32_MAX
 
 ACTIVE_STATUSES = ("active", "trialing")
 """Statuses that grant access by default. ``past_due`` keeps access in Stripe's own retry
@@ -82,17 +83,35 @@ def subscription_from_stripe(obj: Mapping[str, Any], plans: Mapping[str, Plan]) 
     if period_end is None and item_list:
         ends = [item.get("current_period_end") for item in item_list]
         period_end = max((end for end in ends if isinstance(end, int)), default=None)
+    quantity = int(first.get("quantity") or obj.get("quantity") or 1)
+    if not 0 <= quantity <= INT32_MAX:
+        raise ValueError(f"the quantity {quantity} does not fit its column")
     return Subscription(
-        id=str(obj["id"]),
-        customer_id=_object_id(obj.get("customer")),
-        status=str(obj.get("status") or "incomplete"),
+        id=storable(obj["id"], "the subscription's id"),
+        customer_id=storable(_object_id(obj.get("customer")), "the customer's id"),
+        status=storable(obj.get("status") or "incomplete", "the status", 32),
         plan=plan_of_price(plans, price_id),
-        price_id=str(price_id) if price_id else None,
-        quantity=int(first.get("quantity") or obj.get("quantity") or 1),
+        price_id=storable(price_id, "the price's id") if price_id else None,
+        quantity=quantity,
         current_period_end=_time(period_end),
         cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
         trial_end=_time(obj.get("trial_end")),
     )
+
+
+def storable(value: object, what: str, limit: int = 255) -> str:
+    """``value`` as text its column stores (``limit`` characters, no NUL).
+
+    Stripe's ids and statuses always fit; a signed event that does not is refused here,
+    by name, rather than by the database.
+
+    Raises:
+        ValueError: The text is longer than ``limit`` or holds a NUL character.
+    """
+    text = str(value)
+    if len(text) > limit or "\x00" in text:
+        raise ValueError(f"{what} does not fit its column ({len(text)} characters)")
+    return text
 
 
 def plan_of_price(plans: Mapping[str, Plan], price_id: object) -> str | None:

@@ -24,6 +24,7 @@ from omnistack_core.billing.stripe_billing import StripeBilling
 from omnistack_core.billing.subscriptions import (
     customer_of_user,
     link_customer,
+    storable,
     subscription_from_stripe,
     write_entitlements,
     write_subscription,
@@ -42,6 +43,8 @@ deliver the event again."""
 IngestOutcome = Literal["processed", "duplicate"]
 
 _MAX_ERROR_CHARS = 2000
+_ID_CHARS = 255
+_EMAIL_CHARS = 320
 _SUBSCRIPTION_EVENTS = frozenset(
     {
         "customer.subscription.created",
@@ -147,7 +150,7 @@ class WebhookIngest:
         if (
             event.type == "customer.subscription.created"
             and isinstance(metadata, Mapping)
-            and metadata.get("user_id")
+            and _fits(metadata.get("user_id"), _ID_CHARS)
         ):
             # Set by our Checkout: links the customer even if checkout.session.completed is
             # late or lost. (Later events of the subscription find the link made.)
@@ -164,9 +167,12 @@ class WebhookIngest:
         user_id = obj.get("client_reference_id") or (
             metadata.get("user_id") if isinstance(metadata, Mapping) else None
         )
-        if user_id and customer_id:
+        if user_id and customer_id and _fits(user_id, _ID_CHARS):
             details = obj.get("customer_details") or {}
             email = details.get("email") if isinstance(details, Mapping) else None
+            # The address is a convenience: one the column cannot hold is left out.
+            email = email if _fits(email, _EMAIL_CHARS) else None
+            customer_id = storable(customer_id, "the customer's id")
             if not await link_customer(session, str(user_id), customer_id, email):
                 existing = await customer_of_user(session, str(user_id))
                 if existing != customer_id:
@@ -200,6 +206,7 @@ class WebhookIngest:
         customer_id = _id(obj.get("customer"))
         if not customer_id:
             return
+        customer_id = storable(customer_id, "the customer's id")
         entitlements = obj.get("entitlements") or {}
         data = entitlements.get("data") if isinstance(entitlements, Mapping) else None
         features = [str(item["lookup_key"]) for item in data or () if item.get("lookup_key")]
@@ -257,6 +264,10 @@ _record_attempt = Upsert(
     update_expressions={"attempts": billing_events.c.attempts + 1},
     where=lambda _new: billing_events.c.processed_at.is_(None),
 )
+
+
+def _fits(value: object, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit and "\x00" not in value
 
 
 def _id(value: Any) -> str | None:

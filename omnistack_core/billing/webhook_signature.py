@@ -109,6 +109,8 @@ def event_from_payload(payload: Any) -> StripeEvent:
         or not isinstance(event_type, str)
         or not event_type
         or len(event_type) > 100
+        # PostgreSQL's text types refuse NUL: no id or type of Stripe's holds one.
+        or "\x00" in event_id + event_type
         or not isinstance(created, int)
         or not isinstance(data, dict)
         or not isinstance(data.get("object"), dict)

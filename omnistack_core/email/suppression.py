@@ -26,13 +26,15 @@ logger = logging.getLogger("omnistack.email")
 
 SuppressionReason = Literal["bounced", "complained", "suppressed", "manual"]
 
+_ADDRESS_CHARS = 320
+
 email_metadata = new_metadata()
 """The email module's tables, for migrations."""
 
 email_suppressions = Table(
     "email_suppressions",
     email_metadata,
-    Column("address", String(320), primary_key=True, doc="The address, in lower case."),
+    Column("address", String(_ADDRESS_CHARS), primary_key=True, doc="The address, in lower case."),
     Column("reason", String(32), nullable=False, doc="bounced, complained, suppressed, manual"),
     Column("detail", String(500), nullable=True, doc="The provider's reason, when it gave one."),
     Column("event_id", String(255), nullable=True, doc="The webhook that suppressed it."),
@@ -47,6 +49,38 @@ email_webhook_events = Table(
     Column("email_id", String(255), nullable=True, doc="The provider's id of the email."),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
+
+
+def masked_address(value: object) -> str:
+    """``value`` for a log line without the address in it: ``a***@example.com``.
+
+    Something that is not an address says only what it is (``a str of 412 characters``,
+    ``an int``), never its content.
+    """
+    if isinstance(value, str):
+        local, at, domain = value.rpartition("<")[2].rstrip(">").strip().rpartition("@")
+        if at and local and domain and len(domain) <= 255:
+            return f"{local[0]}***@{domain}"
+        return f"a str of {len(value)} characters"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def suppressible_address(value: object) -> str | None:
+    """The bare lower-case address ``value`` names, or None when it names none.
+
+    A provider's event can carry anything where an address should be (an empty string, a
+    number, ``null``, 400 characters): none of it names a mailbox, and none of it may be
+    stored as one.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        address = parse_address(value).email.lower()
+    except ValueError:
+        return None
+    # email_validator refuses control characters (NUL) and holds addresses to 254
+    # characters; the column's own bound is checked too, whatever the validator's version.
+    return address if len(address) <= _ADDRESS_CHARS else None
 
 
 def mailbox(address: str) -> str:
@@ -104,11 +138,19 @@ class SuppressionList:
 
         Returns:
             Whether the address was not suppressed before.
+
+        Raises:
+            ValueError: ``address`` is not an email address.
         """
+        bare = suppressible_address(address)
+        if bare is None:
+            raise ValueError(f"not an email address: {masked_address(address)}")
+        # PostgreSQL's text types refuse NUL; a provider's message may hold one.
+        detail = (detail or "").replace("\x00", "")[:500]
         values = {
-            "address": mailbox(address),
+            "address": bare,
             "reason": reason,
-            "detail": detail[:500] if detail else None,
+            "detail": detail or None,
             "event_id": event_id,
             "created_at": datetime.now(UTC),
         }
@@ -118,7 +160,7 @@ class SuppressionList:
             async with self.database.session() as own:
                 added = await insert_ignoring_duplicate(own, email_suppressions, values)
         if added:
-            logger.info("Suppressed %s: %s", values["address"], reason)
+            logger.info("Suppressed %s: %s", masked_address(bare), reason)
         return added
 
     async def remove(self, address: str) -> bool:

@@ -38,9 +38,12 @@ from omnistack_core.email.suppression import (
     SuppressionList,
     SuppressionReason,
     email_webhook_events,
+    masked_address,
+    suppressible_address,
 )
 from omnistack_core.errors import ProblemError
 from omnistack_core.installation import resource_of
+from omnistack_core.openapi import problem_responses, webhook_operation
 
 logger = logging.getLogger("omnistack.email")
 
@@ -61,6 +64,7 @@ RESEND_EVENT_TYPES = {
     "email.suppressed": "suppressed",
     "email.received": "received",
 }
+_ID_CHARS = 255
 # Resend's bounce.type values (from Amazon SES): Permanent is a hard bounce.
 _BOUNCE_TYPES = {"permanent": "hard", "transient": "soft", "temporary": "soft"}
 
@@ -76,7 +80,7 @@ class EmailEvent:
             provider events keep the provider's type (``contact.created``).
         provider_type: The provider's own type (``email.bounced``).
         email_id: The provider's id of the email (what sending returned), when it has one.
-        recipients: The addresses the event is about.
+        recipients: The addresses the event is about; what names no mailbox is left out.
         occurred_at: When it happened, by the provider's clock.
         bounce: ``hard`` (the address does not exist: suppressed), ``soft`` (a full mailbox,
             a server down), ``undetermined``, or None when the event is not a bounce.
@@ -129,6 +133,9 @@ def verify_webhook(
     signatures = headers.get("svix-signature") or ""
     if not msg_id or not timestamp or not signatures:
         raise WebhookVerificationError("svix-id, svix-timestamp and svix-signature are required")
+    if len(msg_id) > _ID_CHARS:
+        # Svix's ids are short (msg_ and 27 characters); the id is a key of 255 characters.
+        raise WebhookVerificationError(f"svix-id is longer than {_ID_CHARS} characters")
     try:
         sent_at = int(timestamp)
     except ValueError:
@@ -159,8 +166,7 @@ def resend_event(msg_id: str, payload: Mapping[str, Any]) -> EmailEvent:
     data = payload.get("data")
     if not isinstance(provider_type, str) or not isinstance(data, dict):
         raise WebhookVerificationError("the body is not a Resend event (type, data)")
-    to = data.get("to")
-    recipients = (to,) if isinstance(to, str) else tuple(str(a) for a in to or ())
+    recipients = _recipients(msg_id, data.get("to"))
     bounce = None
     if provider_type == "email.bounced":
         details = data.get("bounce")
@@ -177,6 +183,28 @@ def resend_event(msg_id: str, payload: Mapping[str, Any]) -> EmailEvent:
         bounce=bounce,
         data=data,
     )
+
+
+def _recipients(msg_id: str, to: object) -> tuple[str, ...]:
+    # Anything in ``to`` that names no mailbox is left out, so it is neither suppressed nor
+    # handed to the app's handlers; the rest of the event still applies.
+    candidates = to if isinstance(to, list) else [] if to is None else [to]
+    kept: list[str] = []
+    for candidate in candidates:
+        if suppressible_address(candidate) is None:
+            logger.warning(
+                "Email event %s: skipped a recipient that is not an address (%s)",
+                msg_id,
+                masked_address(candidate),
+            )
+        else:
+            kept.append(str(candidate))
+    return tuple(kept)
+
+
+def _storable(value: str, limit: int) -> str:
+    # PostgreSQL's text types refuse NUL, and the columns are bounded.
+    return value.replace("\x00", "")[:limit]
 
 
 def _timestamp(value: object) -> datetime | None:
@@ -259,8 +287,8 @@ class WebhookReceiver:
                 email_webhook_events,
                 {
                     "id": event.id,
-                    "type": event.provider_type[:100],
-                    "email_id": event.email_id[:255] if event.email_id else None,
+                    "type": _storable(event.provider_type, 100),
+                    "email_id": _storable(event.email_id or "", 255) or None,
                     "received_at": datetime.now(UTC),
                 },
             )
@@ -284,7 +312,13 @@ WEBHOOKS = "email.webhooks"
 router = APIRouter(prefix="/email", tags=["email"])
 
 
-@router.post("/webhook", include_in_schema=False)
+@router.post(
+    "/webhook",
+    responses=problem_responses(400, 413),
+    openapi_extra=webhook_operation(
+        "A Resend event, as Resend sends it.", ["svix-id", "svix-timestamp", "svix-signature"]
+    ),
+)
 async def receive_webhook(request: Request) -> dict[str, str]:
     """Receive a Resend webhook: 200 once handled (or already handled), 400 when refused."""
     receiver = resource_of(request.app, WEBHOOKS, WebhookReceiver)
