@@ -223,29 +223,28 @@ def make_python_image(engine: Engine, reference: str) -> None:
                     shutil.rmtree(entry)
                 elif entry.name != "lock":
                     entry.unlink()
-        archive = subprocess.Popen(
+        with subprocess.Popen(
             ["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE
-        )
-        imported = subprocess.run(
-            [
-                str(DEBIAN_CLIENT),
-                "import",
-                "--change",
-                "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "--change",
-                "ENV LANG=C.UTF-8",
-                "--change",
-                'CMD ["python3"]',
-                "-",
-                reference,
-            ],
-            stdin=archive.stdout,
-            env=engine.environment,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        archive.wait()
+        ) as archive:
+            imported = subprocess.run(
+                [
+                    str(DEBIAN_CLIENT),
+                    "import",
+                    "--change",
+                    "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "--change",
+                    "ENV LANG=C.UTF-8",
+                    "--change",
+                    'CMD ["python3"]',
+                    "-",
+                    reference,
+                ],
+                stdin=archive.stdout,
+                env=engine.environment,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
         if imported.returncode or archive.returncode:
             raise AssertionError(f"docker import failed: {imported.stderr}")
     engine.timings[reference] = time.monotonic() - started

@@ -16,7 +16,7 @@ import shlex
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,14 +227,20 @@ def test_migrations_apply_in_the_container_and_a_second_run_changes_nothing(
     assert alembic_versions(service.database_url) == migrated
 
 
-def wait_for(condition: str, check: object, timeout: float = 60) -> None:
-    """Poll ``check()`` until it is true; fail naming ``condition`` after ``timeout`` seconds."""
+def wait_for(
+    condition: str,
+    check: Callable[[], bool],
+    timeout: float = 60,
+    details: Callable[[], str] = str,
+) -> None:
+    """Poll ``check()`` until it is true; fail naming ``condition`` (and ``details()``, such as
+    a container's log at that moment) after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if callable(check) and check():
+        if check():
             return
         time.sleep(0.25)
-    pytest.fail(f"{condition}: not within {timeout:.0f} s")
+    pytest.fail(f"{condition}: not within {timeout:.0f} s\n{details()}")
 
 
 def answers(url: str, status: int = 200) -> bool:
@@ -252,8 +258,9 @@ def start_api(service: Service) -> tuple[str, str]:
     base = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     wait_for(
-        f"liveness of the {service.name} container\n{service.logs(container)}",
+        f"liveness of the {service.name} container",
         lambda: answers(f"{base}/api/v1/public/health"),
+        details=lambda: service.logs(container),
     )
     FIGURES.append(f"{service.name}: API answering {time.monotonic() - started:.1f} s after run")
     return container, base
@@ -293,6 +300,13 @@ def send_in_flight(base: str, body: bytes) -> socket.socket:
     return client
 
 
+def posts_in_progress(base: str) -> float:
+    """The API's own count of POST requests being served (http_requests_in_progress)."""
+    metrics = httpx.get(f"{base}/api/v1/public/metrics", timeout=5).text
+    match = re.search(r'^http_requests_in_progress\{method="POST"\} (\S+)$', metrics, re.M)
+    return float(match[1]) if match else 0.0
+
+
 def test_docker_stop_drains_in_flight_requests_and_exits_0(
     service: Service, migrated: set[str]
 ) -> None:
@@ -300,7 +314,7 @@ def test_docker_stop_drains_in_flight_requests_and_exits_0(
     assert answers(f"{base}/api/v1/public/health/ready")
     body = json.dumps({"name": "in flight at the stop"}).encode()
     client = send_in_flight(base, body)
-    time.sleep(0.5)  # the server has read the headers: the request is in flight
+    wait_for("the POST in flight", lambda: posts_in_progress(base) == 1, timeout=10)
     stopping = subprocess.Popen(
         [ "/usr/bin/docker", "stop", container],
         env=service.engine.environment,
@@ -336,8 +350,9 @@ def test_the_worker_runs_a_job_from_the_api_and_passes_worker_check(
     assert created.status_code == 201, created.text
     item_id = created.json()["id"]
     wait_for(
-        f"the worker logging item {item_id}\n{service.logs(worker)}",
+        f"the worker logging item {item_id}",
         lambda: f"Item {item_id} ({name}) created" in service.logs(worker),
+        details=lambda: service.logs(worker),
     )
     check = service.engine.docker("exec", worker, "omnistack", "worker-check", check=False)
     assert check.returncode == 0, check.stdout + check.stderr
