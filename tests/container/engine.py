@@ -91,6 +91,22 @@ class Engine:
             raise AssertionError(f"{message}\n{result.stdout}\n{result.stderr}")
         return result
 
+    @property
+    def own(self) -> bool:
+        """Whether this is the tests' own engine (started now or by an earlier run)."""
+        return self.host == f"unix://{OWN_SOCKET}"
+
+    def discard(self, image: str) -> None:
+        """Free what building ``image`` left behind, keeping the layer cache.
+
+        In the tests' own engine, the images earlier builds left untagged; in someone's
+        engine, only the tag these tests gave (their other images are theirs).
+        """
+        if self.own:
+            self.docker("image", "prune", "--force", check=False)
+        else:
+            self.docker("image", "rm", image, check=False)
+
     def has_image(self, reference: str) -> bool:
         return self.docker("image", "inspect", reference, check=False).returncode == 0
 
@@ -308,7 +324,7 @@ def base_images(dockerfile: str) -> tuple[str, str]:
 
 def ensure_base_images(engine: Engine, dockerfile: str) -> None:
     """Make the stand-ins the Dockerfile needs, in an engine these tests started, once."""
-    if engine.host != f"unix://{OWN_SOCKET}":
+    if not engine.own:
         return  # someone's own engine: the build pulls the real images
     python_image, uv_image = base_images(dockerfile)
     if not engine.has_image(python_image):

@@ -192,6 +192,7 @@ def service(
     yield built
     for container in built.containers:
         docker_engine.docker("rm", "-f", container, check=False)
+    docker_engine.discard(image)
     drop_test_database(server, database_url)
     flush_redis(REDIS_URL)
 
