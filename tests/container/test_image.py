@@ -31,7 +31,8 @@ from tests.container.conftest import FIGURES
 from tests.container.engine import Engine, ensure_base_images
 from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
 
-pytestmark = pytest.mark.container
+# The containers reach the host's PostgreSQL and Redis too.
+pytestmark = [pytest.mark.container, pytest.mark.integration]
 
 BUILT_SETS = ["defaults", "everything-supabase"]
 # Redis database 5: the test suite's own runs use 15 (developers) and 12 (CI), which their
