@@ -97,15 +97,17 @@ class Engine:
         return self.host == f"unix://{OWN_SOCKET}"
 
     def discard(self, image: str) -> None:
-        """Free what building ``image`` left behind, keeping the layer cache.
+        """Free what building ``image`` left behind.
 
-        In the tests' own engine, the images earlier builds left untagged; in someone's
-        engine, only the tag these tests gave (their other images are theirs).
+        In the tests' own engine, the image, what earlier builds left untagged and the build
+        cache: each ``--no-cache`` build adds a few hundred MB of layers, gigabytes after a few
+        runs, while the stand-in base images (images, not cache) stay. In someone's engine,
+        only the tag these tests gave: the rest is theirs.
         """
+        self.docker("image", "rm", image, check=False)
         if self.own:
             self.docker("image", "prune", "--force", check=False)
-        else:
-            self.docker("image", "rm", image, check=False)
+            self.docker("builder", "prune", "--all", "--force", check=False)
 
     def has_image(self, reference: str) -> bool:
         return self.docker("image", "inspect", reference, check=False).returncode == 0
