@@ -8,6 +8,7 @@ from "held open".
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,8 @@ MAX_CONNECTIONS = 50
 CLIENT_PATIENCE = 10.0
 
 APP = """
+import asyncio
+
 from fastapi import Request
 
 from omnistack_core import create_app
@@ -43,6 +46,12 @@ async def client(request: Request) -> dict[str, str]:
 @app.post("/echo")
 async def echo(request: Request) -> dict[str, int]:
     return {"size": len(await request.body())}
+
+
+@app.get("/slow")
+async def slow() -> dict[str, str]:
+    await asyncio.sleep(1)
+    return {"finished": "yes"}
 """
 
 
@@ -267,3 +276,42 @@ def test_the_client_address_moves_only_on_a_trusted_peers_word(
 
         assert answer.startswith(b"HTTP/1.1 200")
         assert answer.endswith(f'{{"host":"{seen}"}}'.encode())
+
+
+def test_a_request_in_flight_finishes_after_sigterm(tmp_path: Path) -> None:
+    for server in _serve(tmp_path, SHUTDOWN_GRACE_SECONDS="10"):
+        with closing(_connect(server.port)) as connection:
+            connection.sendall(HEALTH.replace(b"/api/v1/public/health", b"/slow"))
+            time.sleep(0.3)  # the request is in the app, sleeping
+            server.process.send_signal(signal.SIGTERM)
+            answer = _read_all(connection)
+        server.process.wait(timeout=15)
+
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert answer.endswith(b'{"finished":"yes"}')
+        # uvicorn raises the signal again once it has shut down cleanly.
+        assert server.process.returncode in (0, -signal.SIGTERM)
+
+
+def test_a_bad_bound_is_reported_by_its_name_and_nothing_serves(tmp_path: Path) -> None:
+    (tmp_path / "service_app.py").write_text(textwrap.dedent(APP))
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "SERVER_MAX_HEADER_BYTES": "10",
+        "FORWARDED_ALLOW_IPS": "the-proxy",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "SERVER_MAX_HEADER_BYTES" in result.stderr
+    assert "FORWARDED_ALLOW_IPS: 'the-proxy' is not an IP address or network" in result.stderr
