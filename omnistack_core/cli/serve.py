@@ -57,11 +57,14 @@ def _serve(arguments: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        import uvicorn  # noqa: PLC0415 - a dependency of services, not of the library
+        import uvicorn  # noqa: PLC0415 - the serve extra
 
-        from omnistack_core.cli.http_bounds import ServerBounds  # noqa: PLC0415 - uvicorn's
+        from omnistack_core.cli.http_bounds import ServerBounds  # noqa: PLC0415 - the serve extra
     except ImportError:
-        print("error: omnistack serve needs uvicorn: pip install uvicorn", file=sys.stderr)
+        print(
+            "error: omnistack serve needs uvicorn: pip install 'omnistack-core[serve]'",
+            file=sys.stderr,
+        )
         return 1
     bounds = ServerBounds.from_settings(settings)
     trusted = [peer.strip() for peer in settings.forwarded_allow_ips.split(",") if peer.strip()]
