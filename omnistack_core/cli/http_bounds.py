@@ -124,6 +124,7 @@ class BoundedH11Protocol(H11Protocol):
         self._header_bytes = 0
         self._header_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
+        self._upgraded = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Open the connection with its idle timer already running."""
@@ -149,6 +150,13 @@ class BoundedH11Protocol(H11Protocol):
         self._end_body_deadline()
         super().connection_lost(exc)
 
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        """Hand the connection to the WebSocket protocol, which no HTTP deadline concerns."""
+        self._upgraded = True
+        self._end_header_deadline()
+        self._end_body_deadline()
+        super().handle_websocket_upgrade(event)
+
     def send_400_response(self, msg: str) -> None:
         """Answer 431 when h11 gave up on a header longer than the bound, else uvicorn's 400."""
         if self._header_bytes <= self.bounds.max_header_bytes:
@@ -169,6 +177,8 @@ class BoundedH11Protocol(H11Protocol):
         self.transport.close()
 
     def _follow_the_request(self) -> None:
+        if self._upgraded:
+            return
         state = self.conn.their_state
         if state is not h11.IDLE:
             self._header_bytes = 0
