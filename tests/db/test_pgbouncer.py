@@ -227,11 +227,9 @@ def test_three_runners_with_the_direct_url_migrate_once_and_leave_no_lock(
     assert left == 0
 
 
-async def test_app_traffic_through_the_pooler_with_the_null_pool_has_no_errors(
-    pooler_urls: tuple[str, str],
-) -> None:
-    pooled, _ = pooler_urls
-    app = create_app(load_settings(database_url=pooled, db_use_null_pool=True))
+async def _sums_through(url: str, *, null_pool: bool) -> list[tuple[int, object]]:
+    """300 requests, 30 at a time, each running a statement with a bound parameter."""
+    app = create_app(load_settings(database_url=url, db_use_null_pool=null_pool))
 
     @app.get("/sum/{number}")
     async def add_one(number: int, session: DbSession) -> dict[str, int]:
@@ -249,5 +247,26 @@ async def test_app_traffic_through_the_pooler_with_the_null_pool_has_no_errors(
         answers = []
         for start in range(0, 300, 30):
             answers += await asyncio.gather(*(call(n) for n in range(start, start + 30)))
+    return answers
+
+
+async def test_app_traffic_through_the_pooler_with_the_null_pool_has_no_errors(
+    pooler_urls: tuple[str, str],
+) -> None:
+    pooled, _ = pooler_urls
+
+    answers = await _sums_through(pooled, null_pool=True)
 
     assert answers == [(200, n + 1) for n in range(300)]
+
+
+async def test_without_the_null_pool_the_pooler_loses_prepared_statements(
+    pooler_urls: tuple[str, str],
+) -> None:
+    # The control: the traffic above reaches the pooler, and the setting is what saves it
+    # (measured: 129 of 300 requests failed on "prepared statement ... does not exist").
+    pooled, _ = pooler_urls
+
+    answers = await _sums_through(pooled, null_pool=False)
+
+    assert any(status == 500 for status, _ in answers)
