@@ -71,9 +71,15 @@ class ServerBounds:
         return type("BoundedH11Protocol", (BoundedH11Protocol,), {"bounds": self})
 
 
-def _problem(status: int, detail: str) -> str:
-    title = STATUS_PHRASES[status].decode()
-    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+def _header_too_large(max_bytes: int) -> bytes:
+    """The problem+json body of a 431."""
+    problem = {
+        "type": "about:blank",
+        "title": STATUS_PHRASES[HEADER_TOO_LARGE].decode(),
+        "status": HEADER_TOO_LARGE,
+        "detail": f"the request line and header fields exceed {max_bytes} bytes",
+    }
+    return json.dumps(problem).encode()
 
 
 def _header_size(scope: Scope) -> int:
@@ -84,13 +90,12 @@ def _header_size(scope: Scope) -> int:
 
 def refuse_large_headers(app: ASGIApp, max_bytes: int) -> ASGIApp:
     """``app``, with requests whose header is larger than ``max_bytes`` answered 431."""
-    detail = f"the request line and header fields exceed {max_bytes} bytes"
+    body = _header_too_large(max_bytes)
 
     async def bounded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _header_size(scope) <= max_bytes:
             await app(scope, receive, send)
             return
-        body = _problem(HEADER_TOO_LARGE, detail).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -162,10 +167,7 @@ class BoundedH11Protocol(H11Protocol):
         if self._header_bytes <= self.bounds.max_header_bytes:
             super().send_400_response(msg)
             return
-        body = _problem(
-            HEADER_TOO_LARGE,
-            f"the request line and header fields exceed {self.bounds.max_header_bytes} bytes",
-        ).encode()
+        body = _header_too_large(self.bounds.max_header_bytes)
         headers = [(b"content-type", b"application/problem+json"), (b"connection", b"close")]
         reason = STATUS_PHRASES[HEADER_TOO_LARGE]
         for event in (
