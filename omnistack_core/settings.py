@@ -12,6 +12,7 @@ into one, so one error still lists every problem.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
@@ -62,6 +63,31 @@ class Settings(ModuleSettings):
     """The port the start command binds (platforms set ``PORT``)."""
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
     """The largest request body accepted; larger ones get 413."""
+
+    # The HTTP server (``omnistack serve``): the bounds a connection lives within
+    server_max_header_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
+    """The largest request line plus header a connection may send; larger ones get 431 and
+    the connection is closed."""
+    server_header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    """Seconds from a request's first byte to the end of its header; then the connection is
+    closed (a client sending its header slowly)."""
+    server_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds from the end of a request's header to the end of its body; then the
+    connection is closed (a slow body, or one shorter than its ``Content-Length``)."""
+    server_keepalive_seconds: int = Field(default=5, ge=1, le=3600)
+    """Seconds a connection may stay idle, before its first request or between requests."""
+    server_max_connections: int = Field(default=500, ge=1, le=100_000)
+    """Open connections (and requests in progress) per process; above it requests get 503."""
+    shutdown_grace_seconds: int = Field(default=5, ge=0, le=3600)
+    """Seconds requests in flight get to finish on SIGTERM before the server stops."""
+    forwarded_allow_ips: str = ""
+    """Peers whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed: addresses or
+    networks, comma-separated (``10.0.0.0/8,172.16.0.0/12``), or ``*`` for any. Empty (the
+    default): none, so the client address is the TCP peer's. Set it to the platform proxy's
+    addresses only."""
+    forwarded_client_ip_header: str = Field(default="", pattern=r"^[A-Za-z0-9-]*$")
+    """A header the trusted proxy sets to the client's address alone (``Fly-Client-IP`` on
+    Fly.io), read instead of ``X-Forwarded-For``; empty: ``X-Forwarded-For``."""
 
     # Database
     database_url: SecretStr = SecretStr("")
@@ -171,6 +197,22 @@ class Settings(ModuleSettings):
     @classmethod
     def _redis_url_scheme(cls, value: Any) -> Any:
         return redis_url_scheme(value)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _trusted_peers(cls, value: str) -> str:
+        # uvicorn takes a malformed entry for a literal host name and silently trusts nobody.
+        for peer in (entry.strip() for entry in value.split(",")):
+            if not peer or peer == "*":
+                continue
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{peer!r} is not an IP address or network: give addresses or networks, "
+                    "comma-separated (10.0.0.0/8,fc00::/7), or * for any peer"
+                ) from None
+        return value
 
     @field_validator("sentry_dsn")
     @classmethod

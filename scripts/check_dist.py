@@ -39,6 +39,7 @@ EXTRAS = {
     f"{PACKAGE}.ai": "ai",
     f"{PACKAGE}.auth": "auth",
     f"{PACKAGE}.billing": "billing",
+    f"{PACKAGE}.cli.http_bounds": "serve",
     f"{PACKAGE}.db.adoption": "migrations",
     f"{PACKAGE}.db.lint": "migrations",
     f"{PACKAGE}.db.migrations": "migrations",

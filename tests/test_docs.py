@@ -54,7 +54,6 @@ OTHER_NAMES = {
     "OMNISTACK_TEST_REDIS_URL": "the pytest plugin",
     "OMNISTACK_REQUIRE_SERVICES": "the pytest plugin",
     # Read by the generated service's files.
-    "SHUTDOWN_GRACE_SECONDS": "the generated image's command",
     "POSTGRES_PASSWORD": "the generated docker-compose.yml",
     "SYSTEM_PROMPT": "the generated app/api/v1/chat.py",
     # Secrets of the generated deploy workflow.

@@ -291,3 +291,11 @@ def test_a_well_formed_sentry_dsn_loads(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SENTRY_DSN", "https://abc123@o42.ingest.us.sentry.io/4501234")
 
     assert load_settings().sentry_dsn is not None
+
+
+def test_forwarded_allow_ips_takes_addresses_and_networks_and_refuses_a_host_name() -> None:
+    trusted = load_settings(forwarded_allow_ips="10.0.0.0/8, fd00::1,127.0.0.1")
+
+    with pytest.raises(ConfigurationError, match=r"FORWARDED_ALLOW_IPS: 'proxy\.internal' is not"):
+        load_settings(forwarded_allow_ips="10.0.0.0/8,proxy.internal")
+    assert trusted.forwarded_allow_ips == "10.0.0.0/8, fd00::1,127.0.0.1"

@@ -29,7 +29,8 @@ def add_commands(commands: Any) -> None:
         help="migrate the database to every head, under a lock (what deploys run)",
         description="Apply the service's revisions and those of every module the app installs "
         "while holding a Postgres advisory lock, so instances starting together migrate once. "
-        "Uses DATABASE_DIRECT_URL when set.",
+        "Uses DATABASE_DIRECT_URL when set, and refuses to run without it when "
+        "DB_USE_NULL_POOL says DATABASE_URL goes through a transaction pooler.",
     )
     upgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
     upgrade.add_argument(
@@ -42,7 +43,7 @@ def add_commands(commands: Any) -> None:
         description="Downgrade to REV (a revision id, -1 for one step back, base for an "
         "empty schema; a module's branch with BRANCH@-1 or BRANCH@base, e.g. "
         "omnistack_billing@base) while holding the migration lock. Uses DATABASE_DIRECT_URL "
-        "when set.",
+        "when set (required with DB_USE_NULL_POOL).",
     )
     downgrade.add_argument("revision", metavar="REV", help="the revision to go back to")
     downgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
@@ -158,9 +159,13 @@ def _modules(arguments: argparse.Namespace) -> list[Module[Any]]:
 def _db_upgrade(
     arguments: argparse.Namespace, settings: Settings, branches: Sequence[MigrationBranch]
 ) -> int:
-    from omnistack_core.db.migrations import MigrationError, upgrade  # noqa: PLC0415 - checked
+    from omnistack_core.db.migrations import (  # noqa: PLC0415 - checked
+        MigrationError,
+        direct_migration_url,
+        upgrade,
+    )
 
-    print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
+    print(f"migrating {redact_url(direct_migration_url(settings).get_secret_value())}")
     try:
         result = upgrade(
             arguments.config,
@@ -199,9 +204,12 @@ def _db_upgrade(
 def _db_downgrade(
     arguments: argparse.Namespace, settings: Settings, branches: Sequence[MigrationBranch]
 ) -> int:
-    from omnistack_core.db.migrations import downgrade  # noqa: PLC0415 - present: checked
+    from omnistack_core.db.migrations import (  # noqa: PLC0415 - present: checked
+        direct_migration_url,
+        downgrade,
+    )
 
-    print(f"migrating {redact_url(settings.migration_database_url.get_secret_value())}")
+    print(f"migrating {redact_url(direct_migration_url(settings).get_secret_value())}")
     result = downgrade(
         arguments.revision,
         arguments.config,

@@ -21,12 +21,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, inspect
 
-from omnistack_core.db.engine import engine_from_settings
 from omnistack_core.db.migrations import (
     DEFAULT_LOCK_TIMEOUT,
     current_heads,
     locked_connection,
     migration_config,
+    migration_engine,
 )
 from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.settings import Settings, load_settings
@@ -88,9 +88,7 @@ async def _adopt(
     lock_timeout: float,
 ) -> list[Adoption]:
     script = ScriptDirectory.from_config(config)
-    engine = engine_from_settings(
-        settings.model_copy(update={"db_use_null_pool": True}), settings.migration_database_url
-    )
+    engine = migration_engine(settings)
     outcomes = []
     try:
         async with locked_connection(engine, lock_timeout) as (connection, _):

@@ -9,6 +9,14 @@ the deployment guide writes them.
 lock first, so that several instances starting at once migrate once, and the others wait and
 then find nothing to do. :func:`downgrade` takes the same lock; :func:`current` and
 :func:`check` tell CI where the database stands. Needs the ``migrations`` extra (Alembic).
+
+The lock is a session-level ``pg_try_advisory_lock``: it is taken, held through every
+revision's transaction and released on one connection, which must be one server session. A
+transaction pooler (PgBouncer, Supavisor in transaction mode) hands each transaction whatever
+server connection is free, so the lock would be taken on one session and the migrations run,
+and the unlock sent, on others. With ``DB_USE_NULL_POOL`` set (the sign of such a pooler) the
+commands that migrate therefore refuse unless ``DATABASE_DIRECT_URL`` names the database
+directly (:func:`direct_migration_url`).
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from logging.config import fileConfig
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import Connection, MetaData, text
+from pydantic import SecretStr
+from sqlalchemy import Connection, MetaData, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omnistack_core.db.engine import engine_from_settings
@@ -58,6 +67,45 @@ class MigrationError(OmniStackError):
     def __init__(self, message: str, *, revision: str | None = None) -> None:
         super().__init__(message)
         self.revision = revision
+
+
+THROUGH_A_POOLER = (
+    "DB_USE_NULL_POOL is true, so DATABASE_URL goes through a transaction pooler, where the "
+    "migration lock cannot hold: set DATABASE_DIRECT_URL to the database's direct (unpooled) "
+    "URL to migrate"
+)
+
+
+def direct_migration_url(settings: Settings) -> SecretStr:
+    """The URL to migrate through, refusing a transaction pooler.
+
+    Returns:
+        ``DATABASE_DIRECT_URL``, else ``DATABASE_URL`` when no pooler is declared.
+
+    Raises:
+        MigrationError: ``DB_USE_NULL_POOL`` is true, ``DATABASE_DIRECT_URL`` is unset and
+            ``DATABASE_URL`` is PostgreSQL (:data:`THROUGH_A_POOLER`).
+    """
+    url = settings.migration_database_url
+    if (
+        settings.db_use_null_pool
+        and settings.database_direct_url is None
+        and make_url(url.get_secret_value()).get_backend_name() == "postgresql"
+    ):
+        raise MigrationError(THROUGH_A_POOLER)
+    return url
+
+
+def migration_engine(settings: Settings) -> AsyncEngine:
+    """An engine for one migration run on the direct URL: no pool, no prepared statements.
+
+    Raises:
+        MigrationError: The URL goes through a transaction pooler (:func:`direct_migration_url`).
+    """
+    url = direct_migration_url(settings)
+    # One connection for one run, so a session-level lock is held by the session it was
+    # taken on; null-pool settings also keep prepared statements off should a pooler slip in.
+    return engine_from_settings(settings.model_copy(update={"db_use_null_pool": True}), url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +184,18 @@ def run_alembic(
         # Run from the alembic command: its [loggers] print the revisions applied.
         fileConfig(context.config.config_file_name, disable_existing_loggers=False)
     settings = load_settings()
-    url = settings.migration_database_url.get_secret_value()
     if context.is_offline_mode():
+        url = settings.migration_database_url.get_secret_value()
         context.configure(url=url, literal_binds=True, **options)
         with context.begin_transaction():
             context.run_migrations()
         return
-    asyncio.run(_migrate_with_engine(settings, options))
+    try:
+        engine = migration_engine(settings)
+    except MigrationError as exc:
+        # The alembic command prints a CommandError as one line ("FAILED: ..."), no traceback.
+        raise CommandError(str(exc)) from None
+    asyncio.run(_migrate_with_engine(engine, options))
 
 
 def branch_options(label: str) -> Mapping[str, Any]:
@@ -270,19 +323,14 @@ def _migrate(connection: Connection, options: dict[str, Any]) -> None:
         context.run_migrations()
 
 
-async def _migrate_with_engine(settings: Settings, options: dict[str, Any]) -> None:
-    engine = engine_from_settings(_unpooled(settings), settings.migration_database_url)
+async def _migrate_with_engine(engine: AsyncEngine, options: dict[str, Any]) -> None:
+    # The alembic command (`alembic upgrade head`, as the deployment guide writes it) holds
+    # the same lock as `omnistack db upgrade`, so the two never migrate at once.
     try:
-        async with engine.connect() as connection:
+        async with locked_connection(engine, DEFAULT_LOCK_TIMEOUT) as (connection, _):
             await connection.run_sync(_migrate, options)
     finally:
         await engine.dispose()
-
-
-def _unpooled(settings: Settings) -> Settings:
-    # A migration is one connection for one run: no pool, and through a pooler it must not
-    # rely on prepared statements.
-    return settings.model_copy(update={"db_use_null_pool": True})
 
 
 def upgrade(
@@ -427,7 +475,10 @@ def check(
 
 async def _state(config: Config, settings: Settings, *, compare: bool) -> RevisionState:
     script = ScriptDirectory.from_config(config)
-    engine = engine_from_settings(_unpooled(settings), settings.migration_database_url)
+    # Reading where the database stands takes no lock, so a pooler is no danger here.
+    engine = engine_from_settings(
+        settings.model_copy(update={"db_use_null_pool": True}), settings.migration_database_url
+    )
     try:
         async with engine.connect() as connection:
             heads = await connection.run_sync(current_heads)
@@ -499,7 +550,7 @@ async def _locked(
     config: Config, settings: Settings, lock_timeout: float, target: str, direction: Direction
 ) -> MigrationResult:
     script = ScriptDirectory.from_config(config)
-    engine = engine_from_settings(_unpooled(settings), settings.migration_database_url)
+    engine = migration_engine(settings)
     try:
         async with locked_connection(engine, lock_timeout) as (connection, waited):
             before = await connection.run_sync(current_heads)

@@ -12,6 +12,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from fastapi.routing import iter_route_contexts
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnistack_core.errors import ProblemError, problem_response
@@ -20,6 +21,9 @@ from omnistack_core.request_context import accepted_request_id, request_id_var
 
 if TYPE_CHECKING:
     from omnistack_core.observability.metrics import HttpMetrics
+
+CLIENT_CLOSED_REQUEST = 499
+"""The status a request's metrics and access line record when its client left before it."""
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
@@ -84,6 +88,10 @@ class ObservabilityMiddleware:
         started = perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client left mid-body, or the server cut a slow one off: there is nobody to
+            # answer, and no server error to count (nginx's 499: client closed request).
+            status = CLIENT_CLOSED_REQUEST
         except Exception:
             error_log.exception("Unhandled error in %s %s", method, scope["path"])
             if response_started:

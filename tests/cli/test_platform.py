@@ -258,6 +258,20 @@ def test_fly_counts_the_secrets_a_comment_sets_for_every_process(
     )
 
 
+def test_omnistack_serve_is_counted_as_the_api(
+    isolated_environment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        isolated_environment / "fly.toml",
+        FLY.replace("uvicorn app.main:app --host 0.0.0.0", "omnistack serve"),
+    )
+
+    status, out, _ = check(capsys)
+
+    assert status == 0, out
+    assert "process app (api)" in out[1]
+
+
 def test_fly_reports_a_secret_missing_from_the_documented_commands(
     isolated_environment: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -212,10 +212,9 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
             variable = "CLERK_ISSUER_URL" if provider == "clerk" else "SUPABASE_PROJECT_URL"
             env |= {"AUTH_PROVIDER": provider, variable: issuer.url}
         run(project, UV, "run", "python", "scripts/migrate_production.py", **env)
-        # The image's command, run outside Docker; and the worker beside it, as deployed.
-        server = start(
-            project, env, "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)
-        )
+        # The image's command (omnistack serve, on PORT), run outside Docker; and the worker
+        # beside it, as deployed.
+        server = start(project, env, "omnistack", "serve", "--host", "127.0.0.1")
         jobs = (project / "app" / "jobs" / "worker.py").exists()
         worker = start(project, env, "arq", "app.jobs.worker.WorkerSettings") if jobs else None
         try:

@@ -95,8 +95,8 @@ KUBERNETES_ONLY = {
     "METRICS_TOKEN",
     "CLERK_AUTHORIZED_PARTIES",
 }
-# Read by the image's command rather than by the settings.
-IMAGE_VARIABLES = {"SHUTDOWN_GRACE_SECONDS"}
+# Fly's proxy alone names the client in a header of its own (Fly-Client-IP).
+FLY_ONLY = {"FORWARDED_CLIENT_IP_HEADER"}
 
 # What a filled-in Secret holds: plausible values of the right shape.
 SECRET_VALUES = {
@@ -415,9 +415,13 @@ def test_the_api_drains_within_its_termination_grace_period(
     grace = api["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     manifest = (built.project / "deploy/k8s/base/api-deployment.yaml").read_text()
     assert f"{pause} + {drain} + {POOL_CLOSE_SECONDS} = {grace} s" in manifest
-    # The image's command hands SHUTDOWN_GRACE_SECONDS to uvicorn.
+    # The image's command, omnistack serve, drains for SHUTDOWN_GRACE_SECONDS, and believes
+    # X-Forwarded-For only from the cluster's private networks.
     dockerfile = (built.project / "docker/Dockerfile").read_text()
-    assert "--timeout-graceful-shutdown ${SHUTDOWN_GRACE_SECONDS" in dockerfile
+    assert 'CMD ["omnistack", "serve"]' in dockerfile
+    assert env["FORWARDED_ALLOW_IPS"] == (
+        "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7"
+    )
 
 
 @pytest.mark.parametrize("name", [name for name in ANSWERS if jobs_chosen(name)])
@@ -700,7 +704,7 @@ def test_kubernetes_sets_every_variable_the_other_platform_files_set(
     others = platform_variables(built.project)
     assert others, "the answer set has other platform files to compare with"
     ours = kubernetes_variables(built)
-    assert others - ours == set()
+    assert others - ours <= FLY_ONLY
     assert ours - others <= KUBERNETES_ONLY
     if "email" in modules(name):
         assert {"EMAIL_PROVIDER", "EMAIL_FROM", "RESEND_API_KEY"} <= ours
@@ -711,7 +715,7 @@ def test_every_variable_is_one_the_service_reads(
     builds: Callable[[str, str, str], Built], name: str
 ) -> None:
     built = builds(name, "production", "everything-on")
-    assert kubernetes_variables(built) - setting_names(name) <= IMAGE_VARIABLES
+    assert kubernetes_variables(built) - setting_names(name) == set()
 
 
 def pod_environment(

@@ -154,9 +154,16 @@ def test_the_pods_migrate_serve_and_run_jobs_with_a_read_only_root(
     service: Built, read_only: list[str], database: str, redis_url: str
 ) -> None:
     project = service.project
-    # A filled-in Secret, pointing at this machine's servers; no Sentry, which would send.
-    secret = {**SECRET_VALUES, "DATABASE_URL": database, "REDIS_URL": redis_url}
-    del secret["SENTRY_DSN"], secret["DATABASE_DIRECT_URL"]
+    # A filled-in Secret, pointing at this machine's servers; no Sentry, which would send. The
+    # overlay's DB_USE_NULL_POOL=true says a pooler is in front, so the migration refuses to
+    # run without a direct URL: here it is the same server, with nothing in between.
+    secret = {
+        **SECRET_VALUES,
+        "DATABASE_URL": database,
+        "DATABASE_DIRECT_URL": database,
+        "REDIS_URL": redis_url,
+    }
+    del secret["SENTRY_DSN"]
     (job,) = service.of_kind("Job")
     api = service.named("Deployment", slug(service))
     worker = service.named("Deployment", f"{slug(service)}-worker")

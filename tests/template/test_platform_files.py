@@ -89,6 +89,9 @@ AI_ASKED = AI_SECRETS | {"AI_DEFAULT_MODEL", "AI_FALLBACK_MODELS"}
 AI_PRESERVED = AI_ASKED | {"AI_QUOTA_TOKENS", "AI_QUOTA_REQUESTS", "AI_RECORD_USAGE"}
 
 MIGRATE = "python scripts/migrate_production.py"
+SERVE = "omnistack serve"
+# What every platform file behind a proxy on a private network trusts X-Forwarded-For from.
+PROXY_NETWORKS = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7"
 LIVENESS = "/api/v1/public/health"
 READINESS = "/api/v1/public/health/ready"
 
@@ -168,6 +171,60 @@ def railway_web(project: Path, environment: str = "production") -> dict[str, Any
 
 
 # --- all targets --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(ANSWERS))
+def test_the_image_starts_with_omnistack_serve_and_no_file_trusts_every_proxy(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    dockerfile = (project / "docker/Dockerfile").read_text()
+    [command] = [line for line in dockerfile.splitlines() if line.startswith("CMD ")]
+    assert json.loads(command.removeprefix("CMD ")) == SERVE.split()
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            text = path.read_text(errors="replace")
+            # Trusting every peer's X-Forwarded-For lets any caller pick its own address.
+            assert "forwarded-allow-ips" not in text, path
+            assert "exec uvicorn" not in text, path
+
+
+@pytest.mark.parametrize("name", sets_with("fly"))
+def test_fly_believes_only_its_proxys_client_header(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    env = fly_toml(generate(name))["env"]
+    assert env["FORWARDED_ALLOW_IPS"] == PROXY_NETWORKS
+    assert env["FORWARDED_CLIENT_IP_HEADER"] == "Fly-Client-IP"
+    settings = Settings(forwarded_allow_ips=env["FORWARDED_ALLOW_IPS"])
+    assert settings.forwarded_client_ip_header == ""  # the default, which fly.toml overrides
+
+
+@pytest.mark.parametrize("name", sets_with("render"))
+def test_render_believes_x_forwarded_for_only_from_its_private_network(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    web = render_web(render_yaml(generate(name)))
+    assert "dockerCommand" not in web  # the image's CMD: omnistack serve
+    assert env_vars(web)["FORWARDED_ALLOW_IPS"]["value"] == PROXY_NETWORKS
+
+
+@pytest.mark.parametrize("name", sets_with("railway"))
+def test_railway_believes_x_forwarded_for_only_from_its_private_network(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    variables = railway_web(generate(name))["variables"]
+    assert variables["FORWARDED_ALLOW_IPS"]["value"] == PROXY_NETWORKS
+
+
+@pytest.mark.parametrize("name", sets_with("docker"))
+def test_compose_publishes_the_api_on_loopback_and_trusts_no_proxy(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    api = yaml.safe_load((generate(name) / "docker-compose.yml").read_text())["services"]["api"]
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
+    assert "command" not in api  # the image's CMD: omnistack serve
+    assert "FORWARDED_ALLOW_IPS" not in api["environment"]
 
 
 @pytest.mark.parametrize("name", ANSWERS)
@@ -354,14 +411,11 @@ def test_railway_service_builds_from_the_dockerfile(
 
 
 @pytest.mark.parametrize("name", sets_with("railway"))
-def test_railway_service_starts_with_the_guide_command_in_a_shell(
+def test_railway_service_starts_with_omnistack_serve(
     generate: Callable[[str], Path], name: str
 ) -> None:
-    start = railway_web(generate(name))["deploy"]["startCommand"]
-    # Dockerfile services run the start command in exec form: only a shell expands $PORT.
-    assert start.startswith('/bin/sh -c "exec ')
-    assert "uvicorn app.main:app --host 0.0.0.0 --port $PORT" in start
-    assert "--timeout-graceful-shutdown ${SHUTDOWN_GRACE_SECONDS" in start
+    # Exec form, no shell: omnistack serve reads PORT and SHUTDOWN_GRACE_SECONDS itself.
+    assert railway_web(generate(name))["deploy"]["startCommand"] == SERVE
 
 
 @pytest.mark.parametrize("name", sets_with("railway"))
@@ -418,6 +472,7 @@ def test_railway_secrets_are_kept_on_railway_never_written(
         "SERVICE_NAME",
         "LOG_FORMAT",
         "SHUTDOWN_GRACE_SECONDS",
+        "FORWARDED_ALLOW_IPS",
         "SENTRY_TRACES_SAMPLE_RATE",
         "AUTH_PROVIDER",
         "EMAIL_PROVIDER",
@@ -512,7 +567,7 @@ def test_fly_runs_the_worker_as_a_process_group_with_a_check(
     project = generate(name)
     config = tomllib.loads((project / "fly.toml").read_text())
     assert config["processes"]["worker"] == WORKER_COMMAND
-    assert "uvicorn app.main:app" in config["processes"]["app"]
+    assert config["processes"]["app"] == SERVE
     assert config["http_service"]["processes"] == ["app"]
     assert config["checks"]["worker_alive"]["processes"] == ["worker"]
     assert config["checks"]["worker_alive"]["port"] == int(config["env"]["WORKER_METRICS_PORT"])

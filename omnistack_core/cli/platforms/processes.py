@@ -12,7 +12,9 @@ ProcessKind = Literal["api", "worker", "migration"]
 # The commands of a service's processes, however a platform wraps them (sh -c, exec form).
 _MIGRATION = re.compile(r"migrate_production\.py|omnistack\s+db\s+upgrade|alembic\s+upgrade")
 _WORKER = re.compile(r"(^|[\s/\"'])arq\s|WorkerSettings")
-_API = re.compile(r"(^|[\s/\"'])(uvicorn|gunicorn|hypercorn|fastapi\s+run)\s")
+_API = re.compile(
+    r"(^|[\s/\"'])(uvicorn\s|gunicorn\s|hypercorn\s|fastapi\s+run\s|omnistack\s+serve\b)"
+)
 
 
 class PlatformFileError(Exception):

@@ -1,0 +1,329 @@
+"""``omnistack serve`` against raw-socket abuse: every bound cuts the client off, none the service.
+
+The server runs as a real process on a free port with small bounds (1 s), so each test
+ends in seconds; a client-side timeout ten times the bound tells "closed by the server"
+from "held open".
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import closing, suppress
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("uvicorn", reason="omnistack serve runs uvicorn")
+
+HEALTH = b"GET /api/v1/public/health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+MAX_HEADER_BYTES = 65_536
+MAX_CONNECTIONS = 50
+# Long enough that only the server's bound (1 s) can end the wait first.
+CLIENT_PATIENCE = 10.0
+
+APP = """
+import asyncio
+
+from fastapi import Request
+
+from omnistack_core import create_app
+
+app = create_app()
+
+
+@app.get("/client")
+async def client(request: Request) -> dict[str, str]:
+    return {"host": request.client.host if request.client else ""}
+
+
+@app.post("/echo")
+async def echo(request: Request) -> dict[str, int]:
+    return {"size": len(await request.body())}
+
+
+@app.get("/slow")
+async def slow() -> dict[str, str]:
+    await asyncio.sleep(1)
+    return {"finished": "yes"}
+"""
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _connect(port: int) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", port), timeout=CLIENT_PATIENCE)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return connection
+
+
+def _read_all(connection: socket.socket) -> bytes:
+    """Everything the server sends until it closes; what came before a reset, if it resets."""
+    received = b""
+    with suppress(ConnectionResetError):
+        while chunk := connection.recv(65_536):
+            received += chunk
+    return received
+
+
+def _exchange(port: int, request: bytes) -> bytes:
+    with closing(_connect(port)) as connection:
+        connection.sendall(request)
+        return _read_all(connection)
+
+
+def _closed_by_server(connection: socket.socket) -> bool:
+    """Whether the server closed ``connection`` (EOF or reset) within the client's patience."""
+    try:
+        return connection.recv(65_536) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def _healthy(port: int) -> bool:
+    return _exchange(port, HEALTH).startswith(b"HTTP/1.1 200")
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log = log
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+
+def _serve(directory: Path, **variables: str) -> Iterator[Server]:
+    (directory / "service_app.py").write_text(textwrap.dedent(APP))
+    port = _free_port()
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATABASE_", "REDIS_", "SERVER_", "FORWARDED_", "ENVIRONMENT"))
+    }
+    environment |= {
+        "ENVIRONMENT": "development",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{directory}/serve.db",
+        "PORT": str(port),
+        "SERVER_HEADER_TIMEOUT_SECONDS": "1",
+        "SERVER_BODY_TIMEOUT_SECONDS": "1",
+        "SERVER_KEEPALIVE_SECONDS": "1",
+        "SERVER_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+        "LOG_LEVEL": "WARNING",
+        **variables,
+    }
+    log = (directory / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=directory,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with suppress(OSError):
+                if _healthy(port):
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"omnistack serve did not start: {(directory / 'serve.log').read_text()}"
+                )
+            time.sleep(0.2)
+        yield Server(process, port, directory / "serve.log")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _serve(tmp_path_factory.mktemp("serve"))
+
+
+def test_a_header_just_over_the_bound_gets_431_problem_json(server: Server) -> None:
+    padding = b"a" * MAX_HEADER_BYTES
+    answer = _exchange(
+        server.port, HEALTH.replace(b"Host:", b"X-Padding: " + padding + b"\r\nHost:")
+    )
+
+    assert answer.startswith(b"HTTP/1.1 431")
+    assert b"application/problem+json" in answer
+    assert _healthy(server.port)
+
+
+def test_oversized_headers_pending_at_once_are_cut_off_and_memory_stays_flat(
+    server: Server,
+) -> None:
+    before = server.rss_kib()
+    # Eight headers of up to 4 MB each, fed a chunk at a time in turn, so all are pending at
+    # once (plain uvicorn buffered every one of them whole).
+    clients = [_connect(server.port) for _ in range(8)]
+    open_clients = list(clients)
+    try:
+        for client in clients:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: ")
+        for _ in range(64):
+            for client in list(open_clients):
+                try:
+                    client.sendall(b"b" * 65_536)
+                except (BrokenPipeError, ConnectionResetError):
+                    open_clients.remove(client)
+        grown = server.rss_kib() - before
+        answers = [_read_all(client) for client in clients]
+    finally:
+        for client in clients:
+            client.close()
+
+    assert open_clients == []  # every one was cut off before its 4 MB were sent
+    assert all(not answer.startswith(b"HTTP/1.1 200") for answer in answers)
+    assert grown < 20 * 1024
+    assert _healthy(server.port)
+
+
+def test_a_header_sent_a_line_at_a_time_is_cut_off(server: Server) -> None:
+    with closing(_connect(server.port)) as connection:
+        connection.sendall(b"POST /echo HTTP/1.1\r\nHost: test\r\n")
+        cut_off = False
+        for line in range(20):  # at 0.3 s a line: 6 s of header, six times the bound
+            try:
+                connection.sendall(f"X-Line-{line}: slow\r\n".encode())
+            except (BrokenPipeError, ConnectionResetError):
+                cut_off = True
+                break
+            time.sleep(0.3)
+        connection.settimeout(0.1)
+        cut_off = cut_off or _closed_by_server(connection)
+
+    assert cut_off
+    assert _healthy(server.port)
+
+
+def test_a_body_sent_a_byte_at_a_time_is_cut_off(server: Server) -> None:
+    with closing(_connect(server.port)) as connection:
+        connection.sendall(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 20\r\n\r\n")
+        sent = 0
+        with suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(20):  # 0.3 s a byte: the body would take 6 s
+                connection.sendall(b"x")
+                sent += 1
+                time.sleep(0.3)
+        answer = _read_all(connection)
+
+    assert not answer.startswith(b"HTTP/1.1 200")
+    assert sent < 20
+    assert _healthy(server.port)
+    # The app saw its client leave mid-body: no server error logged or counted for it.
+    assert "Unhandled error" not in server.log.read_text()
+
+
+def test_a_body_shorter_than_its_content_length_is_cut_off(server: Server) -> None:
+    with closing(_connect(server.port)) as connection:
+        connection.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n" + b"x" * 10
+        )
+
+        assert _closed_by_server(connection)
+    assert _healthy(server.port)
+
+
+def test_idle_connections_over_the_limit_get_503_and_all_are_closed(server: Server) -> None:
+    idle = [_connect(server.port) for _ in range(200)]
+    try:
+        over_the_limit = _exchange(server.port, HEALTH)
+        closed = [_closed_by_server(connection) for connection in idle]
+    finally:
+        for connection in idle:
+            connection.close()
+
+    assert over_the_limit.startswith(b"HTTP/1.1 503")
+    assert all(closed)
+    assert _healthy(server.port)
+
+
+@pytest.mark.parametrize(
+    ("trusted", "header", "seen"),
+    [
+        ("", "", "127.0.0.1"),
+        ("10.0.0.0/8", "", "127.0.0.1"),
+        ("127.0.0.1", "", "1.2.3.4"),
+        ("", "Fly-Client-IP", "127.0.0.1"),
+        ("127.0.0.0/8", "Fly-Client-IP", "5.6.7.8"),
+    ],
+    ids=[
+        "nobody trusted",
+        "another network trusted",
+        "the peer trusted",
+        "the platform header from an untrusted peer",
+        "the platform header from a trusted peer",
+    ],
+)
+def test_the_client_address_moves_only_on_a_trusted_peers_word(
+    tmp_path: Path, trusted: str, header: str, seen: str
+) -> None:
+    spoofed = HEALTH.replace(b"/api/v1/public/health", b"/client").replace(
+        b"Host:", b"X-Forwarded-For: 1.2.3.4\r\nFly-Client-IP: 5.6.7.8\r\nHost:"
+    )
+    for server in _serve(tmp_path, FORWARDED_ALLOW_IPS=trusted, FORWARDED_CLIENT_IP_HEADER=header):
+        answer = _exchange(server.port, spoofed)
+
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert answer.endswith(f'{{"host":"{seen}"}}'.encode())
+
+
+def test_a_request_in_flight_finishes_after_sigterm(tmp_path: Path) -> None:
+    for server in _serve(tmp_path, SHUTDOWN_GRACE_SECONDS="10"):
+        with closing(_connect(server.port)) as connection:
+            connection.sendall(HEALTH.replace(b"/api/v1/public/health", b"/slow"))
+            time.sleep(0.3)  # the request is in the app, sleeping
+            server.process.send_signal(signal.SIGTERM)
+            answer = _read_all(connection)
+        server.process.wait(timeout=15)
+
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert answer.endswith(b'{"finished":"yes"}')
+        # uvicorn raises the signal again once it has shut down cleanly.
+        assert server.process.returncode in (0, -signal.SIGTERM)
+
+
+def test_a_bad_bound_is_reported_by_its_name_and_nothing_serves(tmp_path: Path) -> None:
+    (tmp_path / "service_app.py").write_text(textwrap.dedent(APP))
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "SERVER_MAX_HEADER_BYTES": "10",
+        "FORWARDED_ALLOW_IPS": "the-proxy",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "SERVER_MAX_HEADER_BYTES" in result.stderr
+    assert "FORWARDED_ALLOW_IPS: 'the-proxy' is not an IP address or network" in result.stderr
