@@ -4,9 +4,10 @@ from __future__ import annotations
 
 UP_TO_DATE = "applied: nothing, the database was up to date"
 
-EVERY_FIRST_REVISION = frozenset(
+FRESH_DATABASE_REVISIONS = frozenset(
     {
         "0001_initial",
+        "0002_items_owner",
         "omnistack_auth_0001",
         "omnistack_jobs_0001",
         "omnistack_email_0001",
@@ -14,8 +15,8 @@ EVERY_FIRST_REVISION = frozenset(
         "omnistack_ai_0001",
     }
 )
-"""What a fresh database of a service with auth and every module gets: the service's first
-revision, and each module branch's."""
+"""What a fresh database of a service with auth and every module gets: the service's
+revisions, and each module branch's first."""
 
 
 def applied_revisions(output: str) -> frozenset[str]:

@@ -64,6 +64,7 @@ def test_the_readme_main_job_generates_a_service_it_serves_and_updates(tmp_path:
     # The defaults: Supabase auth, jobs and email, each module's tables from its own branch.
     assert applied_revisions(output) == {
         "0001_initial",
+        "0002_items_owner",
         "omnistack_auth_0001",
         "omnistack_jobs_0001",
         "omnistack_email_0001",

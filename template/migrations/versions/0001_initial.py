@@ -1,4 +1,4 @@
-"""Initial tables: the service's items, each owned by the user who created it.
+"""Initial tables: the service's items.
 
 The modules' tables (users, the jobs outbox, email, billing, AI usage) are not here: each
 module's revisions come with omnistack-core, in a branch of their own (alembic.ini's
@@ -24,7 +24,6 @@ def upgrade() -> None:
     op.create_table(
         "items",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("owner_id", sa.String(length=255), nullable=True),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column(
             "created_at",
@@ -34,9 +33,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_items")),
     )
-    op.create_index(op.f("ix_items_owner_id"), "items", ["owner_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_items_owner_id"), table_name="items")
     op.drop_table("items")
