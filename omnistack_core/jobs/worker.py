@@ -32,6 +32,7 @@ from omnistack_core.installation import Installation
 from omnistack_core.jobs.execution import META_KEY, RetryLater, job_request_id, run_attempt
 from omnistack_core.jobs.failed import FailedJobs
 from omnistack_core.jobs.metrics import job_metrics
+from omnistack_core.jobs.private_logs import keep_job_arguments_out_of_logs
 from omnistack_core.jobs.queue import JobQueue, queue_of
 from omnistack_core.jobs.registry import JobContext, JobDefinition, JobTable
 from omnistack_core.jobs.serialization import dumps, loads
@@ -84,6 +85,7 @@ def worker_settings(
     """
     _route_arq_command_logging()
     _announce_redis_wait()
+    keep_job_arguments_out_of_logs()
     installation = Installation.of(app)
     settings = installation.settings
     if not installation.installed("jobs") or not isinstance(settings, JobsSettings):
@@ -116,6 +118,7 @@ def worker_settings(
             "job_timeout": settings.jobs_timeout_seconds + _TIMEOUT_MARGIN,
             "poll_delay": settings.jobs_poll_seconds,
             "keep_result": settings.jobs_keep_result_seconds,
+            "log_results": False,  # a result can hold what the arguments did (private_logs)
             "health_check_interval": settings.jobs_health_check_seconds,
             "job_completion_wait": int(settings.jobs_shutdown_grace_seconds),
             "job_serializer": dumps,
