@@ -62,6 +62,9 @@ class Settings(ModuleSettings):
     """The port the start command binds (platforms set ``PORT``)."""
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
     """The largest request body accepted; larger ones get 413."""
+    api_docs_enabled: bool | None = None
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json``; by default in development and test
+    only, since in staging and production they map the API for anyone who asks."""
 
     # Database
     database_url: SecretStr = SecretStr("")
@@ -127,6 +130,13 @@ class Settings(ModuleSettings):
     def is_development(self) -> bool:
         """Whether ``ENVIRONMENT`` is development."""
         return self.environment == "development"
+
+    @property
+    def serves_api_docs(self) -> bool:
+        """Whether the API docs are served: ``API_DOCS_ENABLED``, else in development and test."""
+        if self.api_docs_enabled is not None:
+            return self.api_docs_enabled
+        return self.environment in ("development", "test")
 
     @property
     def logs_as_json(self) -> bool:
