@@ -303,7 +303,7 @@ def _decoding_problem(
     settings_class: type[BaseSettings], exc: SettingsError, env_prefix: str
 ) -> ConfigProblem:
     # pydantic-settings names the field whose value is not valid JSON, never the value.
-    match = re.search(r'field "([a-z0-9_]+)"', str(exc))
+    match = re.search(r"field [\"']?(\w+)", str(exc))
     if match is None:
         return ConfigProblem("environment", str(exc))
     variable = variable_name(settings_class, match.group(1), env_prefix)

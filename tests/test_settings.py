@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import Field, field_validator
 from sqlalchemy.engine import make_url
 
 from omnistack_core import (
@@ -291,3 +292,52 @@ def test_a_well_formed_sentry_dsn_loads(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SENTRY_DSN", "https://abc123@o42.ingest.us.sentry.io/4501234")
 
     assert load_settings().sentry_dsn is not None
+
+
+class PlansSettings(Settings):
+    """A module's JSON setting, as BILLING_PLANS and AI_PRICES are."""
+
+    shop_plans: dict[str, int] = Field(default_factory=dict)
+    shop_region: str = "eu"
+
+    @field_validator("shop_region")
+    @classmethod
+    def _shop_region(cls, value: str) -> str:
+        if value not in ("eu", "us"):
+            raise ValueError("must be eu or us")
+        return value
+
+
+def test_a_json_setting_that_is_not_json_is_named_beside_every_other_problem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOP_PLANS", "{pro: 5")
+    monkeypatch.setenv("SHOP_REGION", "mars")
+    monkeypatch.setenv("DB_POOL_SIZE", "0")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(PlansSettings, env_file=None)
+
+    problems = {problem.variable: problem.message for problem in caught.value.problems}
+    assert problems["SHOP_PLANS"] == "must be valid JSON"
+    assert problems["SHOP_REGION"] == "must be eu or us"
+    assert "DB_POOL_SIZE" in problems
+    assert "environment" not in problems
+
+
+def test_a_json_setting_is_decoded_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_PLANS", '{"pro": 5}')
+
+    assert load_settings(PlansSettings, env_file=None).shop_plans == {"pro": 5}
+
+
+def test_a_json_settings_validator_error_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOP_PLANS", '{"pro": "five"}')
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(PlansSettings, env_file=None)
+
+    [problem] = caught.value.problems
+    assert problem.variable == "SHOP_PLANS"

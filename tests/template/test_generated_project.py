@@ -294,7 +294,7 @@ def assert_ai_answers_503_without_a_model(client: httpx.Client, token: str) -> N
             headers={"Authorization": f"Bearer {token}"},
         )
         assert chat.status_code == 503, chat.text
-        assert chat.json()["detail"] == "AI is not configured."
+        assert chat.json()["detail"] == "AI is not configured: set AI_DEFAULT_MODEL."
     assert client.post("/api/v1/ai/chat", json=body).status_code == 401
 
 
