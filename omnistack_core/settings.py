@@ -1,9 +1,11 @@
 """Core settings: the variables of the service itself, validated once at start-up.
 
 Values come from the environment and from a ``.env`` file in the working directory (the
-environment wins). Secrets are :class:`~pydantic.SecretStr`, so they never show in a repr or
-a log line. :func:`load_settings` turns every problem into one :class:`ConfigurationError`
-that names each variable and what it expects, and never a secret's value.
+environment wins; ``OMNISTACK_ENV_FILE`` names another file, or, empty, none: a service's
+tests set it so the developer's ``.env`` never reaches them). Secrets are
+:class:`~pydantic.SecretStr`, so they never show in a repr or a log line.
+:func:`load_settings` turns every problem into one :class:`ConfigurationError` that names
+each variable and what it expects, and never a secret's value.
 
 Modules own their variables: each has a :class:`~omnistack_core.module_settings.ModuleSettings`
 class of its own, and ``create_app`` composes the core's and the installed modules' classes
@@ -12,6 +14,7 @@ into one, so one error still lists every problem.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from pathlib import Path
@@ -269,12 +272,32 @@ def load_settings(
     Raises:
         ConfigurationError: Listing each invalid variable and what it expects.
     """
+    if env_file == DEFAULT_ENV_FILE:
+        env_file = default_env_file()
     try:
         return settings_class(_env_file=env_file, _env_prefix=env_prefix, **values)
     except ValidationError as exc:
         raise ConfigurationError(_problems(settings_class, exc, env_prefix)) from None
     except SettingsError as exc:
         raise ConfigurationError([_decoding_problem(settings_class, exc, env_prefix)]) from None
+
+
+DEFAULT_ENV_FILE = ".env"
+
+ENV_FILE_VARIABLE = "OMNISTACK_ENV_FILE"
+"""Names the dotenv file read in place of ``.env``; empty, no file is read."""
+
+
+def default_env_file() -> str | None:
+    """The dotenv file settings read besides the environment.
+
+    Returns:
+        ``.env``, unless ``OMNISTACK_ENV_FILE`` names another; None when it is empty.
+    """
+    chosen = os.environ.get(ENV_FILE_VARIABLE)
+    if chosen is None:
+        return DEFAULT_ENV_FILE
+    return chosen or None
 
 
 def variable_name(settings_class: type[BaseSettings], field: str, env_prefix: str = "") -> str:

@@ -341,3 +341,26 @@ def test_a_json_settings_validator_error_names_its_variable(
 
     [problem] = caught.value.problems
     assert problem.variable == "SHOP_PLANS"
+
+
+def test_omnistack_env_file_turns_off_or_replaces_the_dotenv_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    (tmp_path / ".env").write_text("REDIS_URL=redis://developers-redis:6379/0\n")
+    (tmp_path / "ci.env").write_text("REDIS_URL=redis://ci-redis:6379/0\n")
+
+    def redis() -> str | None:
+        url = load_settings().redis_url
+        return None if url is None else url.get_secret_value()
+
+    read_by_default = redis()
+    monkeypatch.setenv("OMNISTACK_ENV_FILE", "")
+    turned_off = redis()
+    monkeypatch.setenv("OMNISTACK_ENV_FILE", "ci.env")
+    replaced = redis()
+
+    assert read_by_default == "redis://developers-redis:6379/0"
+    assert turned_off is None
+    assert replaced == "redis://ci-redis:6379/0"
