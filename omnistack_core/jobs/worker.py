@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -34,6 +33,7 @@ from omnistack_core.jobs.failed import FailedJobs
 from omnistack_core.jobs.metrics import job_metrics
 from omnistack_core.jobs.private_logs import keep_job_arguments_out_of_logs
 from omnistack_core.jobs.queue import JobQueue, queue_of
+from omnistack_core.jobs.redis_wait import announce_redis_wait, waiting_redis_settings
 from omnistack_core.jobs.registry import JobContext, JobDefinition, JobTable
 from omnistack_core.jobs.serialization import dumps, loads
 from omnistack_core.jobs.settings import JobsSettings
@@ -45,9 +45,6 @@ logger = logging.getLogger("omnistack.jobs")
 
 # arq's own timeout only backs ours up: run_attempt times the job out first, to count it.
 _TIMEOUT_MARGIN = 5.0
-
-# While Redis is down at start-up the worker tries again every second and says so this often.
-REDIS_WAIT_LOG_SECONDS = 10.0
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -84,7 +81,7 @@ def worker_settings(
         TypeError: ``app`` does not run the jobs module, or has no ``REDIS_URL``.
     """
     _route_arq_command_logging()
-    _announce_redis_wait()
+    announce_redis_wait()
     keep_job_arguments_out_of_logs()
     installation = Installation.of(app)
     settings = installation.settings
@@ -112,7 +109,7 @@ def worker_settings(
         {
             "functions": functions,
             "cron_jobs": list(cron_jobs),
-            "redis_settings": _waiting_redis_settings(settings.redis_url.get_secret_value()),
+            "redis_settings": waiting_redis_settings(settings.redis_url.get_secret_value()),
             "queue_name": settings.jobs_queue_name,
             "max_jobs": settings.jobs_max_concurrency,
             "job_timeout": settings.jobs_timeout_seconds + _TIMEOUT_MARGIN,
@@ -141,55 +138,6 @@ def _route_arq_command_logging() -> None:
     command = sys.modules.get("arq.cli")
     if command is not None:
         command.default_log_config = _propagating_log_config  # type: ignore[attr-defined]
-
-
-def _waiting_redis_settings(url: str) -> RedisSettings:
-    """The worker's arq settings: it waits for Redis at start-up instead of exiting.
-
-    arq tries to connect ``conn_retries`` times, then the worker exits; a platform restarts
-    it, again and again, for as long as Redis is down. Trying without end, once a second,
-    the worker starts as soon as Redis answers.
-    """
-    settings = redis_settings(url)
-    settings.conn_retries = sys.maxsize
-    settings.conn_retry_delay = 1
-    return settings
-
-
-class _RedisWaitLine(logging.Filter):
-    """Turns arq's line per connection attempt into one clear line per interval.
-
-    arq logs each failed attempt as "redis connection error host:port ..., N retries
-    remaining..."; with attempts without end, that is a line a second with a meaningless
-    count. The worker's settings are the only hook the ``arq`` command offers before it
-    connects, so the line is reworded here, where arq logs it.
-    """
-
-    def __init__(self, interval: float) -> None:
-        super().__init__()
-        self.interval = interval
-        self._said_at = float("-inf")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith("redis connection error"):
-            return True
-        now = time.monotonic()
-        if now - self._said_at < self.interval:
-            return False
-        self._said_at = now
-        host, port, error_type, error = tuple(record.args or ())[:4]
-        record.msg = (
-            "Waiting for Redis at %s:%s (%s: %s); the worker starts once it answers, "
-            "trying every second"
-        )
-        record.args = (host, port, error_type, error)
-        return True
-
-
-def _announce_redis_wait() -> None:
-    connections = logging.getLogger("arq.connections")
-    if not any(isinstance(existing, _RedisWaitLine) for existing in connections.filters):
-        connections.addFilter(_RedisWaitLine(REDIS_WAIT_LOG_SECONDS))
 
 
 def _propagating_log_config(verbose: bool) -> dict[str, Any]:  # noqa: FBT001 - arq's signature

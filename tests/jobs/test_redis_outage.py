@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from redis.asyncio import Redis
 from omnistack_core import create_app, load_settings
 from omnistack_core.db import DbSession
 from omnistack_core.jobs import JobsModule, Queue
+from omnistack_core.jobs.redis_wait import RedisWaitLine
 from omnistack_core.testing import app_client
 from omnistack_core.testing.pytest_plugin import services_required
 from tests.jobs import service
@@ -244,3 +246,36 @@ async def test_a_worker_started_without_redis_waits_and_then_runs_jobs(
     assert waiting["level"] == "WARNING"
     assert f"127.0.0.1:{own_redis.port}" in str(waiting["message"])
     assert not any("retries remaining" in str(r["message"]) for r in log_records(log))
+
+
+def arq_attempt_line(remaining: int) -> logging.LogRecord:
+    """The line arq logs for each failed connection attempt."""
+    return logging.LogRecord(
+        "arq.connections",
+        logging.WARNING,
+        __file__,
+        1,
+        "redis connection error %s:%s %s %s, %s retries remaining...",
+        ("127.0.0.1", 6390, "ConnectionError", "Connection refused.", remaining),
+        None,
+    )
+
+
+def test_the_wait_line_is_said_once_per_interval_not_once_per_attempt() -> None:
+    wait_line = RedisWaitLine(interval=3600)
+    first, second = arq_attempt_line(5), arq_attempt_line(4)
+
+    kept = [wait_line.filter(first), wait_line.filter(second)]
+
+    assert kept == [True, False]
+    assert first.getMessage() == (
+        "Waiting for Redis at 127.0.0.1:6390 (ConnectionError: Connection refused.); "
+        "the worker starts once it answers, trying every second"
+    )
+
+
+def test_the_wait_line_comes_again_after_the_interval() -> None:
+    wait_line = RedisWaitLine(interval=0)
+
+    assert wait_line.filter(arq_attempt_line(5))
+    assert wait_line.filter(arq_attempt_line(4))
