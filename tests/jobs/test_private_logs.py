@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from omnistack_core.jobs.private_logs import JobArgumentsFilter, mask_emails
+from omnistack_core.jobs.private_logs import EmailMaskFilter, JobArgumentsFilter, mask_emails
 
 
 def record(message: str, *args: object) -> logging.LogRecord:
@@ -37,8 +37,16 @@ def test_an_address_in_a_failure_is_masked() -> None:
         ValueError("bounced: ada@example.com"),
     )
 
-    assert JobArgumentsFilter().filter(failed)
-    assert (
-        failed.getMessage()
-        == "  0.50s ! 4f2a:email.send failed, ValueError: bounced: a***@example.com"
+    assert EmailMaskFilter().filter(failed)
+    assert failed.getMessage() == (
+        "  0.50s ! 4f2a:email.send failed, ValueError: bounced: a***@example.com"
     )
+
+
+def test_an_address_in_an_extra_field_is_masked() -> None:
+    suppressed = record("Suppressed an address")
+    suppressed.address = "grace@example.org"
+    suppressed.reason = "bounce"
+
+    assert EmailMaskFilter().filter(suppressed)
+    assert (suppressed.address, suppressed.reason) == ("g***@example.org", "bounce")
