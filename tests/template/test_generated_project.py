@@ -117,13 +117,15 @@ def test_the_project_passes_its_own_checks(project: Path, redis_url: str) -> Non
     # A developer's .env, for `omnistack dev`: the tests must use neither its database (this
     # one does not answer) nor its Redis (where a dev worker would run the jobs they leave).
     dotenv = project / ".env"
+    generated = dotenv.read_text()
     dotenv.write_text(
-        f"DATABASE_URL=postgresql://dev:dev@127.0.0.1:{free_port()}/dev\nREDIS_URL={redis_url}\n"
+        f"{generated}\nDATABASE_URL=postgresql://dev:dev@127.0.0.1:{free_port()}/dev\n"
+        f"REDIS_URL={redis_url}\n"
     )
     try:
         result = run(project, UV, "run", "pytest", "-q", "-p", "no:cacheprovider")
     finally:
-        dotenv.unlink()
+        dotenv.write_text(generated)
     assert " passed" in result.stdout
     developers_redis = Redis.from_url(redis_url)
     try:
