@@ -231,6 +231,8 @@ async def test_a_worker_started_without_redis_waits_and_then_runs_jobs(
 ) -> None:
     worker, log = start_worker()
     waiting = await wait_for_line(log, "Waiting for Redis")
+    # Longer than arq's own patience (5 attempts a second apart), after which it used to exit.
+    await asyncio.sleep(6)
     assert worker.poll() is None
 
     own_redis.start()
