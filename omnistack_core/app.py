@@ -90,6 +90,9 @@ def create_app(
     init_sentry(loaded)
 
     fastapi_options.setdefault("title", loaded.service_name)
+    if not loaded.serves_api_docs:
+        for option in ("docs_url", "redoc_url", "openapi_url"):
+            fastapi_options.setdefault(option, None)
     app = FastAPI(lifespan=_core_lifespan(loaded, metrics=metrics is not None), **fastapi_options)
     app.state.settings = loaded
     configure_readiness(app, cache_seconds=loaded.health_cache_seconds)

@@ -22,13 +22,15 @@ all read the same :class:`Requirement`.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, get_args
+from types import UnionType
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from omnistack_core.errors import OmniStackError
 
@@ -264,6 +266,10 @@ class ModuleSettings(BaseSettings):
         extra="ignore",
         validate_default=True,
         use_attribute_docstrings=True,
+        # JSON values (BILLING_PLANS, AI_PRICES) are decoded by _json_settings below, not by
+        # pydantic-settings: its decoding error stopped loading at the first bad value, named
+        # no variable pydantic reports, and hid every other problem.
+        enable_decoding=False,
     )
 
     module: ClassVar[str] = ""
@@ -276,6 +282,16 @@ class ModuleSettings(BaseSettings):
     @classmethod
     def _environment_in_lower_case(cls, value: Any) -> Any:
         return normalized_environment(value) if isinstance(value, str) else value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_settings(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str) or info.field_name not in json_fields(cls):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError("must be valid JSON") from None
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -293,6 +309,28 @@ class ModuleSettings(BaseSettings):
                         f"{cls.__name__}: {requirement.field} is required on a condition on "
                         f"{condition.field}, which must be declared before it"
                     )
+
+
+@functools.cache
+def json_fields(settings_class: type[BaseSettings]) -> frozenset[str]:
+    """The fields of ``settings_class`` whose variables hold JSON: objects and lists.
+
+    Fields marked ``NoDecode`` parse their text themselves (comma-separated lists).
+    """
+    return frozenset(
+        name
+        for name, field in settings_class.model_fields.items()
+        if NoDecode not in field.metadata and _holds_json(field.annotation)
+    )
+
+
+def _holds_json(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_holds_json(arg) for arg in get_args(annotation) if arg is not type(None))
+    if origin in (dict, list, tuple, set, frozenset):
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _check_defaults(cls: type[BaseSettings], requirements: list[Requirement]) -> None:

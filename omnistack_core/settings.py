@@ -1,9 +1,11 @@
 """Core settings: the variables of the service itself, validated once at start-up.
 
 Values come from the environment and from a ``.env`` file in the working directory (the
-environment wins). Secrets are :class:`~pydantic.SecretStr`, so they never show in a repr or
-a log line. :func:`load_settings` turns every problem into one :class:`ConfigurationError`
-that names each variable and what it expects, and never a secret's value.
+environment wins; ``OMNISTACK_ENV_FILE`` names another file, or, empty, none: a service's
+tests set it so the developer's ``.env`` never reaches them). Secrets are
+:class:`~pydantic.SecretStr`, so they never show in a repr or a log line.
+:func:`load_settings` turns every problem into one :class:`ConfigurationError` that names
+each variable and what it expects, and never a secret's value.
 
 Modules own their variables: each has a :class:`~omnistack_core.module_settings.ModuleSettings`
 class of its own, and ``create_app`` composes the core's and the installed modules' classes
@@ -13,6 +15,7 @@ into one, so one error still lists every problem.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
 from pathlib import Path
@@ -63,6 +66,9 @@ class Settings(ModuleSettings):
     """The port the start command binds (platforms set ``PORT``)."""
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
     """The largest request body accepted; larger ones get 413."""
+    api_docs_enabled: bool | None = None
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json``; by default in development and test
+    only, since in staging and production they map the API for anyone who asks."""
 
     # The HTTP server (``omnistack serve``): the bounds a connection lives within
     server_max_header_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
@@ -155,6 +161,13 @@ class Settings(ModuleSettings):
     def is_development(self) -> bool:
         """Whether ``ENVIRONMENT`` is development."""
         return self.environment == "development"
+
+    @property
+    def serves_api_docs(self) -> bool:
+        """Whether the API docs are served: ``API_DOCS_ENABLED``, else in development and test."""
+        if self.api_docs_enabled is not None:
+            return self.api_docs_enabled
+        return self.environment in ("development", "test")
 
     @property
     def logs_as_json(self) -> bool:
@@ -303,12 +316,32 @@ def load_settings(
     Raises:
         ConfigurationError: Listing each invalid variable and what it expects.
     """
+    if env_file == DEFAULT_ENV_FILE:
+        env_file = default_env_file()
     try:
         return settings_class(_env_file=env_file, _env_prefix=env_prefix, **values)
     except ValidationError as exc:
         raise ConfigurationError(_problems(settings_class, exc, env_prefix)) from None
     except SettingsError as exc:
         raise ConfigurationError([_decoding_problem(settings_class, exc, env_prefix)]) from None
+
+
+DEFAULT_ENV_FILE = ".env"
+
+ENV_FILE_VARIABLE = "OMNISTACK_ENV_FILE"
+"""Names the dotenv file read in place of ``.env``; empty, no file is read."""
+
+
+def default_env_file() -> str | None:
+    """The dotenv file settings read besides the environment.
+
+    Returns:
+        ``.env``, unless ``OMNISTACK_ENV_FILE`` names another; None when it is empty.
+    """
+    chosen = os.environ.get(ENV_FILE_VARIABLE)
+    if chosen is None:
+        return DEFAULT_ENV_FILE
+    return chosen or None
 
 
 def variable_name(settings_class: type[BaseSettings], field: str, env_prefix: str = "") -> str:
@@ -337,7 +370,7 @@ def _decoding_problem(
     settings_class: type[BaseSettings], exc: SettingsError, env_prefix: str
 ) -> ConfigProblem:
     # pydantic-settings names the field whose value is not valid JSON, never the value.
-    match = re.search(r'field "([a-z0-9_]+)"', str(exc))
+    match = re.search(r"field [\"']?(\w+)", str(exc))
     if match is None:
         return ConfigProblem("environment", str(exc))
     variable = variable_name(settings_class, match.group(1), env_prefix)

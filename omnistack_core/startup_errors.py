@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from omnistack_core.errors import ConfigurationError, MissingDependencyError
 from omnistack_core.observability.logs import JsonFormatter
+from omnistack_core.settings import default_env_file
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,7 +43,8 @@ class OutputFormat:
     """How to report: JSON or text, and whether to add the traceback.
 
     Read from the settings when they loaded, else from the raw variables (the environment,
-    then ``.env``), since the error may be that the settings do not load.
+    then ``.env`` or ``OMNISTACK_ENV_FILE``), since the error may be that the settings do
+    not load.
     """
 
     def __init__(
@@ -66,7 +68,8 @@ class OutputFormat:
     @classmethod
     def from_environment(cls) -> OutputFormat:
         """The format the raw variables ask for; JSON everywhere but development."""
-        values = {**_dotenv(Path(".env")), **os.environ}
+        env_file = default_env_file()
+        values = {**(_dotenv(Path(env_file)) if env_file else {}), **os.environ}
         environment = values.get("ENVIRONMENT", "development").strip().lower() or "development"
         log_format = values.get("LOG_FORMAT", "").strip().lower()
         as_json = log_format == "json" or (not log_format and environment != "development")

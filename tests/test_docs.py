@@ -53,6 +53,7 @@ OTHER_NAMES = {
     "OMNISTACK_TEST_POSTGRES_URL": "the pytest plugin",
     "OMNISTACK_TEST_REDIS_URL": "the pytest plugin",
     "OMNISTACK_REQUIRE_SERVICES": "the pytest plugin",
+    "OMNISTACK_ENV_FILE": "load_settings, in place of .env; the generated tests set it empty",
     # Read by the generated service's files.
     "POSTGRES_PASSWORD": "the generated docker-compose.yml",
     "SYSTEM_PROMPT": "the generated app/api/v1/chat.py",

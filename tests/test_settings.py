@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import Field, field_validator
 from sqlalchemy.engine import make_url
 
 from omnistack_core import (
@@ -299,3 +300,75 @@ def test_forwarded_allow_ips_takes_addresses_and_networks_and_refuses_a_host_nam
     with pytest.raises(ConfigurationError, match=r"FORWARDED_ALLOW_IPS: 'proxy\.internal' is not"):
         load_settings(forwarded_allow_ips="10.0.0.0/8,proxy.internal")
     assert trusted.forwarded_allow_ips == "10.0.0.0/8, fd00::1,127.0.0.1"
+
+
+class PlansSettings(Settings):
+    """A module's JSON setting, as BILLING_PLANS and AI_PRICES are."""
+
+    shop_plans: dict[str, int] = Field(default_factory=dict)
+    shop_region: str = "eu"
+
+    @field_validator("shop_region")
+    @classmethod
+    def _shop_region(cls, value: str) -> str:
+        if value not in ("eu", "us"):
+            raise ValueError("must be eu or us")
+        return value
+
+
+def test_a_json_setting_that_is_not_json_is_named_beside_every_other_problem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOP_PLANS", "{pro: 5")
+    monkeypatch.setenv("SHOP_REGION", "mars")
+    monkeypatch.setenv("DB_POOL_SIZE", "0")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(PlansSettings, env_file=None)
+
+    problems = {problem.variable: problem.message for problem in caught.value.problems}
+    assert problems["SHOP_PLANS"] == "must be valid JSON"
+    assert problems["SHOP_REGION"] == "must be eu or us"
+    assert "DB_POOL_SIZE" in problems
+    assert "environment" not in problems
+
+
+def test_a_json_setting_is_decoded_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_PLANS", '{"pro": 5}')
+
+    assert load_settings(PlansSettings, env_file=None).shop_plans == {"pro": 5}
+
+
+def test_a_json_settings_validator_error_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOP_PLANS", '{"pro": "five"}')
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(PlansSettings, env_file=None)
+
+    [problem] = caught.value.problems
+    assert problem.variable == "SHOP_PLANS"
+
+
+def test_omnistack_env_file_turns_off_or_replaces_the_dotenv_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    (tmp_path / ".env").write_text("REDIS_URL=redis://developers-redis:6379/0\n")
+    (tmp_path / "ci.env").write_text("REDIS_URL=redis://ci-redis:6379/0\n")
+
+    def redis() -> str | None:
+        url = load_settings().redis_url
+        return None if url is None else url.get_secret_value()
+
+    read_by_default = redis()
+    monkeypatch.setenv("OMNISTACK_ENV_FILE", "")
+    turned_off = redis()
+    monkeypatch.setenv("OMNISTACK_ENV_FILE", "ci.env")
+    replaced = redis()
+
+    assert read_by_default == "redis://developers-redis:6379/0"
+    assert turned_off is None
+    assert replaced == "redis://ci-redis:6379/0"

@@ -139,7 +139,7 @@ class AIClient:
                 if failure is not None and not failure.retryable:
                     raise failure
             if failure is None:  # pragma: no cover - a chain has at least one model
-                raise AIConfigurationError("no model to call")
+                raise AIConfigurationError("no model to call", ("AI_DEFAULT_MODEL",))
             raise failure
         finally:
             # A stream cut short keeps its reservation: its tokens are partly spent, and
@@ -198,7 +198,7 @@ class AIClient:
             return provider
         if name == "openai":
             if self.settings.openai_api_key is None:
-                raise _not_configured("openai models need OPENAI_API_KEY")
+                raise _not_configured("openai models need OPENAI_API_KEY", "OPENAI_API_KEY")
             from omnistack_core.ai.providers.openai import OpenAIProvider  # noqa: PLC0415
 
             provider = OpenAIProvider(
@@ -206,14 +206,18 @@ class AIClient:
             )
         elif name == "anthropic":
             if self.settings.anthropic_api_key is None:
-                raise _not_configured("anthropic models need ANTHROPIC_API_KEY")
+                raise _not_configured(
+                    "anthropic models need ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"
+                )
             from omnistack_core.ai.providers.anthropic import AnthropicProvider  # noqa: PLC0415
 
             provider = AnthropicProvider(
                 self.settings.anthropic_api_key, base_url=self.settings.anthropic_base_url
             )
         else:
-            raise _not_configured(f"unknown provider {name!r}: openai or anthropic")
+            raise _not_configured(
+                f"unknown provider {name!r}: openai or anthropic", *_MODEL_VARIABLES
+            )
         self._providers[name] = provider
         return provider
 
@@ -255,7 +259,7 @@ class AIClient:
             if failure is not None and not failure.retryable:
                 raise failure
         if failure is None:  # pragma: no cover - a chain has at least one model
-            raise AIConfigurationError("no model to call")
+            raise AIConfigurationError("no model to call", ("AI_DEFAULT_MODEL",))
         raise failure
 
     async def _may_retry(
@@ -304,7 +308,9 @@ class AIClient:
     def _chain(self, request: ChatRequest) -> list[str]:
         first = request.model or self.settings.ai_default_model
         if not first:
-            raise _not_configured("the request names no model and AI_DEFAULT_MODEL is unset")
+            raise _not_configured(
+                "the request names no model and AI_DEFAULT_MODEL is unset", "AI_DEFAULT_MODEL"
+            )
         fallbacks = (
             request.fallbacks if request.fallbacks is not None else self.settings.ai_fallback_models
         )
@@ -318,7 +324,7 @@ class AIClient:
     ) -> tuple[ChatProvider, ProviderRequest]:
         provider_name, _, name = model.partition(":")
         if not name:
-            raise _not_configured(f"{model!r} is not provider:model")
+            raise _not_configured(f"{model!r} is not provider:model", *_MODEL_VARIABLES)
         return self.provider(provider_name), ProviderRequest(
             model=name,
             messages=request.messages,
@@ -346,10 +352,14 @@ class AIClient:
             await self.quota.settle(reservation, used, failed=failed)
 
 
-def _not_configured(message: str) -> AIConfigurationError:
-    # Clients get a bare 503; the operator needs to know what to set.
+# Where models are named, as provider:model.
+_MODEL_VARIABLES = ("AI_DEFAULT_MODEL", "AI_FALLBACK_MODELS")
+
+
+def _not_configured(message: str, *variables: str) -> AIConfigurationError:
+    # Clients get a 503 naming what to set; the log says what exactly is wrong.
     logger.warning("AI is not configured: %s", message)
-    return AIConfigurationError(message)
+    return AIConfigurationError(message, variables)
 
 
 def _status(exc: AIProviderError) -> str:

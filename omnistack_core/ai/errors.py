@@ -5,7 +5,7 @@
     OmniStackError
      └── AIError
           ├── AIConfigurationError   no model, or one whose provider is unknown or has no key
-          │                          (a ProblemError: 503 "AI is not configured")
+          │                          (a ProblemError: 503 "AI is not configured: set ...")
           ├── AIProviderError        the provider failed (a ProblemError: 503, or 502)
           │    ├── AIRateLimitError  429: retried after its Retry-After, then fallen back
           │    ├── AITimeoutError    no answer within the timeout: retried, then fallen back
@@ -20,6 +20,8 @@ reaches callers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from omnistack_core.errors import OmniStackError, ProblemError
 
 
@@ -30,12 +32,21 @@ class AIError(OmniStackError):
 class AIConfigurationError(AIError, ProblemError, ValueError):
     """No model to call, or a model whose provider is unknown or has no API key.
 
-    Clients get 503 "AI is not configured"; the message, for the log, says what to set.
+    Clients get 503 "AI is not configured: set OPENAI_API_KEY." (naming the variables, as
+    billing's 503 does); the message, for the log, says what exactly is wrong.
+
+    Args:
+        message: What is wrong.
+        variables: The variables to set.
     """
 
-    def __init__(self, message: str) -> None:
-        ProblemError.__init__(self, 503, "AI is not configured.")
+    def __init__(self, message: str, variables: Sequence[str] = ()) -> None:
+        detail = "AI is not configured."
+        if variables:
+            detail = f"AI is not configured: set {' or '.join(variables)}."
+        ProblemError.__init__(self, 503, detail)
         self.message = message
+        self.variables = tuple(variables)
 
     def __str__(self) -> str:
         return self.message

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 
 from omnistack_core.health.checks import CheckResult, ReadinessCache, registered_checks
 from omnistack_core.health.draining import is_draining
+from omnistack_core.health.failure_log import FAILURE_LOG_SECONDS, FailureLog
 
 ReadinessStatus = Literal["ok", "degraded", "failed", "draining"]
 
@@ -47,10 +48,13 @@ class ReadinessReport:
         """Whether to send the app traffic: answer 200 when True, 503 when False."""
         return self.status in ("ok", "degraded")
 
-    def as_dict(self) -> dict[str, Any]:
-        """The report as JSON data: ``{"status": ..., "checks": {name: {...}}}``.
+    def as_dict(self, *, detail: bool = False) -> dict[str, Any]:
+        """The report as JSON data: ``{"status": ..., "checks": {name: {"status": ...}}}``.
 
-        Each check has ``status`` and ``latency_ms``, and ``error`` when it did not pass.
+        Args:
+            detail: Add each check's ``latency_ms``, and ``error`` when it did not pass. The
+                error text names hosts, databases and URLs: give it to operators only (the
+                library's endpoint does when the caller presents ``METRICS_TOKEN``).
         """
         return {
             "status": self.status,
@@ -59,8 +63,8 @@ class ReadinessReport:
                     key: value
                     for key, value in (
                         ("status", result.status),
-                        ("latency_ms", result.latency_ms),
-                        ("error", result.error),
+                        ("latency_ms", result.latency_ms if detail else None),
+                        ("error", result.error if detail else None),
                     )
                     if value is not None
                 }
@@ -75,6 +79,7 @@ class _Readiness:
     def __init__(self, cache_seconds: float) -> None:
         self.cache = ReadinessCache(cache_seconds)
         self.secrets: list[str] = []
+        self.failures = FailureLog(FAILURE_LOG_SECONDS)
 
 
 async def readiness_report(app: Starlette) -> ReadinessReport:
@@ -83,7 +88,9 @@ async def readiness_report(app: Starlette) -> ReadinessReport:
     Works in any app: one built with :func:`~omnistack_core.create_app`, or one the modules
     were installed in with :func:`~omnistack_core.install`. The checks run concurrently, each
     within its timeout; a result younger than the cache's age (``HEALTH_CACHE_SECONDS`` with
-    ``create_app``, 1 s otherwise) is reused, and callers arriving during a run share it.
+    ``create_app``, 1 s otherwise) is reused, and callers arriving during a run share it. A
+    failing check is logged (a warning with its error, at most once a minute while it keeps
+    failing, and a line when it passes again).
 
     Args:
         app: The running app.
@@ -97,6 +104,7 @@ async def readiness_report(app: Starlette) -> ReadinessReport:
     results = await readiness.cache.results(
         app, registered_checks(app).values(), secrets=readiness.secrets
     )
+    readiness.failures.note(results)
     return ReadinessReport(_overall(results), tuple(results))
 
 

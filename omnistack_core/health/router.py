@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from omnistack_core.bearer_token import presents_token
 from omnistack_core.health.readiness import readiness_report
+from omnistack_core.settings import Settings
 
 router = APIRouter(prefix="/public", tags=["health"])
 
@@ -21,11 +23,25 @@ async def liveness() -> JSONResponse:
 
 @router.get("/health/ready", summary="Readiness: every dependency answers")
 async def readiness(request: Request) -> JSONResponse:
-    """Run every registered check; 503 with per-check detail when a critical one fails.
+    """Run every registered check; 503 naming the failing ones when a critical one fails.
 
-    Also 503, at once and without running checks, once the process has been asked to stop.
+    Anyone gets each check's status; callers presenting ``Authorization: Bearer
+    <METRICS_TOKEN>`` (and, in development, every caller) also get latencies and errors, which
+    name hosts and databases. Also 503, at once and without running checks, once the process
+    has been asked to stop.
     """
     report = await readiness_report(request.app)
     return JSONResponse(
-        report.as_dict(), status_code=200 if report.ready else 503, headers=_NO_STORE
+        report.as_dict(detail=_is_operator(request)),
+        status_code=200 if report.ready else 503,
+        headers=_NO_STORE,
     )
+
+
+def _is_operator(request: Request) -> bool:
+    settings = getattr(request.app.state, "settings", None)
+    if not isinstance(settings, Settings):
+        return False
+    if settings.metrics_token is not None:
+        return presents_token(request, settings.metrics_token)
+    return settings.is_development

@@ -6,12 +6,14 @@
      └── JobsError
           ├── TransientError       raise it for a failure worth retrying (429, 5xx, network)
           ├── UnknownJobError      enqueue() of a job nobody registered
-          └── QueueUnavailableError  Redis cannot take the job now (the outbox keeps it)
+          └── QueueUnavailableError  Redis cannot take the job now (a ProblemError: 503
+                                     naming Redis; enqueue with a session and the outbox
+                                     keeps the job instead)
 """
 
 from __future__ import annotations
 
-from omnistack_core.errors import OmniStackError
+from omnistack_core.errors import OmniStackError, ProblemError
 
 
 class JobsError(OmniStackError):
@@ -36,5 +38,24 @@ class UnknownJobError(JobsError):
     """No job is registered under that name."""
 
 
-class QueueUnavailableError(JobsError):
-    """The queue (Redis) could not take the job."""
+class QueueUnavailableError(JobsError, ProblemError):
+    """The queue (Redis) could not take the job.
+
+    Clients get 503 "The job queue (Redis) is unavailable", with a ``Retry-After``; the
+    message, for the log, says which job and why.
+
+    Args:
+        message: What happened.
+    """
+
+    def __init__(self, message: str) -> None:
+        ProblemError.__init__(
+            self,
+            503,
+            "The job queue (Redis) is unavailable; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import MetaData
 from starlette.applications import Starlette
 
@@ -21,6 +22,9 @@ from omnistack_core.jobs.worker import redis_settings
 from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
 from omnistack_core.observability.scrape import add_scrape_hook
+
+if TYPE_CHECKING:
+    from arq.connections import ArqRedis
 
 
 class JobsModule(Module[JobsSettings]):
@@ -84,15 +88,13 @@ async def _running(app: FastAPI, settings: JobsSettings) -> AsyncIterator[None]:
     if settings.redis_url is None:
         queue = InlineQueue(app, settings, jobs, database)
     else:
-        from arq import create_pool  # noqa: PLC0415 - loaded with the module's extra
-
-        pool = await create_pool(
-            redis_settings(settings.redis_url.get_secret_value()),
-            job_serializer=dumps,
-            job_deserializer=loads,
-            default_queue_name=settings.jobs_queue_name,
+        queue = RedisQueue(
+            app,
+            settings,
+            jobs,
+            database,
+            _queue_client(settings.redis_url, settings.jobs_queue_name),
         )
-        queue = RedisQueue(app, settings, jobs, database, pool)
     installation.provide(JobsModule.name, queue)
     if job_metrics is not None:
         add_scrape_hook(app, _report_depth)
@@ -102,6 +104,37 @@ async def _running(app: FastAPI, settings: JobsSettings) -> AsyncIterator[None]:
         await queue.close()
 
 
+def _queue_client(url: SecretStr, queue_name: str) -> ArqRedis:
+    """An arq client that connects on first use, not at start-up.
+
+    arq's ``create_pool`` pings Redis, retrying, and raises when it never answers: the API
+    then failed to start whenever Redis was down, and platforms crash-looped it. Connecting
+    lazily, the API starts, readiness names Redis, jobs enqueued with a session wait in the
+    outbox and the rest get a 503, until Redis answers again.
+    """
+    from arq.connections import ArqRedis  # noqa: PLC0415 - loaded with the module's extra
+    from redis.asyncio import ConnectionPool  # noqa: PLC0415
+
+    connection = redis_settings(url.get_secret_value())
+    pool = ConnectionPool.from_url(
+        url.get_secret_value(),
+        socket_connect_timeout=connection.conn_timeout,
+        max_connections=connection.max_connections,
+    )
+    client = ArqRedis(
+        pool, job_serializer=dumps, job_deserializer=loads, default_queue_name=queue_name
+    )
+    client.auto_close_connection_pool = True  # it owns the pool: closing it closes the sockets
+    return client
+
+
 async def _report_depth(app: Starlette) -> None:
-    if job_metrics is not None:
-        job_metrics.queued.set(await JobsModule.of(app).depth())
+    from redis.exceptions import RedisError  # noqa: PLC0415 - loaded with the module's extra
+
+    if job_metrics is None:
+        return
+    try:
+        depth = await JobsModule.of(app).depth()
+    except (RedisError, OSError):
+        return  # Redis is down: readiness says so; the last depth reported stays
+    job_metrics.queued.set(depth)

@@ -198,7 +198,9 @@ class RedisQueue(JobQueue):
                 **kwargs,
             )
         except (RedisError, OSError) as exc:
-            raise QueueUnavailableError(f"the queue cannot take {name}: {exc}") from exc
+            error = QueueUnavailableError(f"the queue cannot take {name}: {type(exc).__name__}")
+            logger.warning("%s", error)
+            raise error from exc
         return queued.job_id if queued is not None else None
 
     async def depth(self) -> int:

@@ -31,7 +31,9 @@ from omnistack_core.installation import Installation
 from omnistack_core.jobs.execution import META_KEY, RetryLater, job_request_id, run_attempt
 from omnistack_core.jobs.failed import FailedJobs
 from omnistack_core.jobs.metrics import job_metrics
+from omnistack_core.jobs.private_logs import keep_job_arguments_out_of_logs
 from omnistack_core.jobs.queue import JobQueue, queue_of
+from omnistack_core.jobs.redis_wait import announce_redis_wait, waiting_redis_settings
 from omnistack_core.jobs.registry import JobContext, JobDefinition, JobTable
 from omnistack_core.jobs.serialization import dumps, loads
 from omnistack_core.jobs.settings import JobsSettings
@@ -79,6 +81,8 @@ def worker_settings(
         TypeError: ``app`` does not run the jobs module, or has no ``REDIS_URL``.
     """
     _route_arq_command_logging()
+    announce_redis_wait()
+    keep_job_arguments_out_of_logs()
     installation = Installation.of(app)
     settings = installation.settings
     if not installation.installed("jobs") or not isinstance(settings, JobsSettings):
@@ -105,12 +109,13 @@ def worker_settings(
         {
             "functions": functions,
             "cron_jobs": list(cron_jobs),
-            "redis_settings": redis_settings(settings.redis_url.get_secret_value()),
+            "redis_settings": waiting_redis_settings(settings.redis_url.get_secret_value()),
             "queue_name": settings.jobs_queue_name,
             "max_jobs": settings.jobs_max_concurrency,
             "job_timeout": settings.jobs_timeout_seconds + _TIMEOUT_MARGIN,
             "poll_delay": settings.jobs_poll_seconds,
             "keep_result": settings.jobs_keep_result_seconds,
+            "log_results": False,  # a result can hold what the arguments did (private_logs)
             "health_check_interval": settings.jobs_health_check_seconds,
             "job_completion_wait": int(settings.jobs_shutdown_grace_seconds),
             "job_serializer": dumps,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from datetime import datetime
@@ -20,10 +21,14 @@ from omnistack_core.settings import Settings
 ACCESS_LOGGER = "omnistack.access"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
+# uvicorn's ``color_message`` extra is its message again, with terminal colour codes.
 _RECORD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "request_id", "taskName"}
+    | {"message", "asctime", "request_id", "taskName", "color_message"}
 )
+
+# Terminal escape sequences (colours, cursor moves): noise, or worse, in a log pipeline.
+_ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
 class RequestIdFilter(logging.Filter):
@@ -106,7 +111,9 @@ class JsonFormatter(LineFormatter):
         payload.update(extras)
         if exception is not None:
             payload["exception"] = exception
-        return _encode(payload)
+        line = _encode(payload)
+        # JSON escapes ESC as \u001b; a line without one has nothing to strip.
+        return line if "\\u001b" not in line else _encode(_without_ansi(payload))
 
 
 class TextFormatter(LineFormatter):
@@ -223,6 +230,16 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
 
 # Built once: json.dumps with options builds a new encoder on every call.
 _encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
+def _without_ansi(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ANSI_ESCAPE.sub("", value)
+    if isinstance(value, dict):
+        return {key: _without_ansi(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_ansi(item) for item in value]
+    return _ANSI_ESCAPE.sub("", str(value)) if "\x1b" in str(value) else value
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,6 +28,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from omnistack_core.bearer_token import presents_token
 from omnistack_core.errors import ProblemError
 from omnistack_core.observability.scrape import scrape_hooks
 from omnistack_core.settings import Settings
@@ -146,20 +146,16 @@ def metrics_router(settings: Settings) -> APIRouter:
         The router to mount under ``/api/v1``.
     """
     router = APIRouter(prefix="/public", tags=["observability"])
-    token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
+    token = settings.metrics_token
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        if token is not None:
-            scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(
-                credentials.strip().encode(), token
-            ):
-                raise ProblemError(
-                    401,
-                    "A valid metrics token is required.",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+        if token is not None and not presents_token(request, token):
+            raise ProblemError(
+                401,
+                "A valid metrics token is required.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         for hook in scrape_hooks(request.app):
             try:
                 await hook(request.app)

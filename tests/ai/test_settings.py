@@ -92,7 +92,7 @@ async def test_a_request_without_a_model_is_a_503_that_costs_no_quota(
             spent = await AIModule.of(app).quota.spent("ada")
 
     assert first.status_code == second.status_code == 503
-    assert first.json()["detail"] == "AI is not configured."
+    assert first.json()["detail"] == "AI is not configured: set AI_DEFAULT_MODEL."
     assert spent == (0, 0)
     assert any("OPENAI_API_KEY nor ANTHROPIC_API_KEY" in r.getMessage() for r in caplog.records)
     assert issubclass(AIConfigurationError, ValueError)

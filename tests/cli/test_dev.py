@@ -6,9 +6,11 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -90,13 +92,36 @@ def test_a_database_that_does_not_exist_is_one_line_naming_where_it_looked(
     assert "Traceback" not in result.stdout
 
 
-def test_a_redis_that_does_not_answer_is_one_line_and_start_up_fails(service: Path) -> None:
-    result = dev(service, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+def test_a_redis_that_does_not_answer_leaves_the_service_up_and_not_ready(service: Path) -> None:
+    port = free_port()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("ENVIRONMENT", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "LOG_FORMAT")
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "omnistack_core.cli", "dev", "--no-reload"],
+        cwd=service,
+        env=environment | {"PORT": str(port), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, "the service exited"
+            assert time.monotonic() < deadline, "the service never answered"
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/api/v1/public/health/ready")
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
 
-    output = result.stdout + result.stderr
-    failures = [line for line in output.splitlines() if "Start-up failed" in line]
-    assert result.returncode != 0
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["redis"]["status"] == "failed"
+    assert "Start-up failed" not in output
     assert "Traceback" not in output
-    assert len(failures) == 1
-    assert "Redis does not answer" in failures[0]
-    assert "check REDIS_URL" in failures[0]

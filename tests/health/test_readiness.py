@@ -132,3 +132,80 @@ def test_check_names_are_unique() -> None:
     app = create_app()
     with pytest.raises(ValueError, match="'database' is already registered"):
         register_check(app, HealthCheck("database", hang_forever))
+
+
+def production_settings(**values: object) -> Settings:
+    return load_settings(
+        environment="production",
+        secret_key="p" * 40,
+        database_url="sqlite+aiosqlite:///:memory:",
+        **values,
+    )
+
+
+async def test_strangers_get_each_checks_status_and_no_error_text() -> None:
+    app = create_app(production_settings(metrics_token="ops-token-123"))
+    register_check(app, HealthCheck("leaky", leak_credentials))
+
+    async with app_client(app) as client:
+        stranger = await client.get("/api/v1/public/health/ready")
+        wrong = await client.get(
+            "/api/v1/public/health/ready", headers={"Authorization": "Bearer not-it"}
+        )
+
+    assert stranger.status_code == 503
+    assert stranger.json() == {
+        "status": "failed",
+        "checks": {"database": {"status": "ok"}, "leaky": {"status": "failed"}},
+    }
+    assert wrong.json() == stranger.json()
+
+
+async def test_operators_presenting_the_metrics_token_get_the_error_text() -> None:
+    app = create_app(production_settings(metrics_token="ops-token-123"))
+    register_check(app, HealthCheck("leaky", leak_credentials))
+
+    async with app_client(app) as client:
+        response = await client.get(
+            "/api/v1/public/health/ready", headers={"Authorization": "Bearer ops-token-123"}
+        )
+
+    check = response.json()["checks"]["leaky"]
+    assert check["status"] == "failed"
+    assert check["error"].startswith("ConnectionError: could not reach")
+    assert DB_PASSWORD not in response.text
+    assert "latency_ms" in response.json()["checks"]["database"]
+
+
+async def test_a_failing_check_is_logged_once_while_it_fails_and_again_when_it_passes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failing = True
+
+    async def flaky_dependency(app: Starlette) -> None:
+        if failing:
+            raise ConnectionError("refused by warehouse.internal:5000")
+
+    app = create_app(production_settings(health_cache_seconds=0))
+    register_check(app, HealthCheck("warehouse", flaky_dependency))
+
+    with caplog.at_level("INFO", logger="omnistack.health"):
+        async with app_client(app) as client:
+            for _ in range(5):
+                await client.get("/api/v1/public/health/ready")
+            failing = False
+            recovered = await client.get("/api/v1/public/health/ready")
+
+    lines = [
+        (record.levelname, record.getMessage())
+        for record in caplog.records
+        if record.name == "omnistack.health"
+    ]
+    assert recovered.status_code == 200
+    assert lines == [
+        (
+            "WARNING",
+            "Readiness check warehouse failed: ConnectionError: refused by warehouse.internal:5000",
+        ),
+        ("INFO", "Readiness check warehouse passes again"),
+    ]

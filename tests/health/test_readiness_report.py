@@ -134,7 +134,7 @@ async def test_the_endpoint_of_create_app_answers_the_same_report() -> None:
         response = await client.get("/api/v1/public/health/ready")
         report = await readiness_report(app)
 
-    assert response.json() == report.as_dict()
+    assert response.json() == report.as_dict(detail=True)  # development: every caller
     assert set(response.json()["checks"]) == {"database", "warehouse"}
 
 
@@ -144,10 +144,22 @@ def test_as_dict_leaves_out_the_error_of_a_passing_check() -> None:
         (CheckResult("database", "ok", 1.5), CheckResult("redis", "failed", 2.0, "timed out")),
     )
 
-    assert report.as_dict() == {
+    assert report.as_dict(detail=True) == {
         "status": "failed",
         "checks": {
             "database": {"status": "ok", "latency_ms": 1.5},
             "redis": {"status": "failed", "latency_ms": 2.0, "error": "timed out"},
         },
+    }
+
+
+def test_as_dict_gives_only_statuses_without_detail() -> None:
+    report = ReadinessReport(
+        "failed",
+        (CheckResult("database", "ok", 1.5), CheckResult("redis", "failed", 2.0, "timed out")),
+    )
+
+    assert report.as_dict() == {
+        "status": "failed",
+        "checks": {"database": {"status": "ok"}, "redis": {"status": "failed"}},
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 
 from redis.asyncio import Redis
@@ -64,5 +65,11 @@ async def deliver_once(ctx: JobContext, key: str) -> None:
             await trace(ctx, "delivered")
 
 
-JOBS = [record, flaky, broken, deliver_once]
+@job("tests.note")
+async def note(ctx: JobContext, address: str) -> None:
+    logging.getLogger("tests.jobs").info("Noted %s", address, extra={"address": address})
+    await trace(ctx, "note")
+
+
+JOBS = [record, flaky, broken, deliver_once, note]
 """The jobs a test service gives ``JobsModule(jobs=...)``."""

@@ -337,3 +337,25 @@ async def test_an_email_job_killed_after_delivery_still_delivers_once(
     assert job_id == f"email:{keys.pop()}"
     assert not keys  # both attempts carried the same key
     assert len(local_resend.deliveries) == 1
+
+
+async def test_the_workers_lines_never_show_a_jobs_arguments_or_an_email_address(
+    start_worker: Callable[[], subprocess.Popen[str]], trace: Redis
+) -> None:
+    worker = start_worker()
+    app = enqueuing_app()
+    async with app_client(app):
+        job_id = str(await JobsModule.of(app).enqueue(service.record, "ada@example.com"))
+        noted = str(await JobsModule.of(app).enqueue(service.note, "grace@example.org"))
+    await wait_for(trace, job_id, "record")
+    await wait_for(trace, noted, "note")
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=30)
+
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    [started] = [r["message"] for r in records if f"→ {job_id}:tests.record" in r["message"]]
+    [note] = [r for r in records if r["logger"] == "tests.jobs"]
+    assert f"{job_id}:tests.record(…)" in started  # a " delayed=1.2s" may follow
+    assert (note["message"], note["address"]) == ("Noted g***@example.org", "g***@example.org")
+    assert "ada@example.com" not in output
+    assert "grace@example.org" not in output

@@ -126,3 +126,35 @@ def test_db_echo_sets_the_sqlalchemy_engine_level(echo: bool, level: int) -> Non
     configure_logging(load_settings(db_echo=echo), stream=io.StringIO())
 
     assert logging.getLogger("sqlalchemy.engine").level == level
+
+
+def test_json_lines_drop_uvicorns_colour_copy_of_the_message() -> None:
+    stream = io.StringIO()
+    configure_logging(load_settings(log_format="json"), stream=stream)
+
+    # What uvicorn logs as it starts: its message, plus a copy with terminal colour codes.
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on %s",
+        "http://0.0.0.0:8000",
+        extra={"color_message": "Uvicorn running on \x1b[1m%s\x1b[0m"},
+    )
+
+    [line] = lines(stream)
+    assert "color_message" not in json.loads(line)
+    assert json.loads(line)["message"] == "Uvicorn running on http://0.0.0.0:8000"
+
+
+def test_json_lines_carry_no_terminal_escape_codes() -> None:
+    stream = io.StringIO()
+    configure_logging(load_settings(log_format="json"), stream=stream)
+
+    logging.getLogger("shop").warning(
+        "\x1b[31mred\x1b[0m alert",
+        extra={"detail": ["\x1b[1mbold\x1b[22m", {"k": "\x1b]0;title\x07x"}]},
+    )
+
+    [line] = lines(stream)
+    record = json.loads(line)
+    assert "\\u001b" not in line
+    assert record["message"] == "red alert"
+    assert record["detail"] == ["bold", {"k": "x"}]

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from dotenv import dotenv_values
+from redis import Redis
 
 from omnistack_core.ai import AISettings
 from omnistack_core.auth import AuthSettings
@@ -109,12 +110,28 @@ def database(project: Path) -> Iterator[str]:
     drop_test_database(server, url)
 
 
-def test_the_project_passes_its_own_checks(project: Path) -> None:
+def test_the_project_passes_its_own_checks(project: Path, redis_url: str) -> None:
     run(project, UV, "run", "ruff", "format", "--check", ".")
     run(project, UV, "run", "ruff", "check", ".")
     run(project, UV, "run", "mypy")
-    result = run(project, UV, "run", "pytest", "-q", "-p", "no:cacheprovider")
+    # A developer's .env, for `omnistack dev`: the tests must use neither its database (this
+    # one does not answer) nor its Redis (where a dev worker would run the jobs they leave).
+    dotenv = project / ".env"
+    generated = dotenv.read_text()
+    dotenv.write_text(
+        f"{generated}\nDATABASE_URL=postgresql://dev:dev@127.0.0.1:{free_port()}/dev\n"
+        f"REDIS_URL={redis_url}\n"
+    )
+    try:
+        result = run(project, UV, "run", "pytest", "-q", "-p", "no:cacheprovider")
+    finally:
+        dotenv.write_text(generated)
     assert " passed" in result.stdout
+    developers_redis = Redis.from_url(redis_url)
+    try:
+        assert developers_redis.dbsize() == 0
+    finally:
+        developers_redis.close()
 
 
 # Valid production values for what .env.example leaves empty: what an operator fills in.
@@ -297,7 +314,7 @@ def assert_ai_answers_503_without_a_model(client: httpx.Client, token: str) -> N
             headers={"Authorization": f"Bearer {token}"},
         )
         assert chat.status_code == 503, chat.text
-        assert chat.json()["detail"] == "AI is not configured."
+        assert chat.json()["detail"] == "AI is not configured: set AI_DEFAULT_MODEL."
     assert client.post("/api/v1/ai/chat", json=body).status_code == 401
 
 

@@ -25,5 +25,5 @@ async def test_an_issuer_that_fails_degrades_readiness_without_failing_it(notes:
     body = response.json()
     assert body["status"] == "degraded"
     assert body["checks"]["auth_jwks"]["status"] == "degraded"
-    assert body["checks"]["auth_jwks"]["error"].startswith("AuthUnavailableError:")
+    assert "error" not in body["checks"]["auth_jwks"]  # for the log and operators only
     assert body["checks"]["database"]["status"] == "ok"
