@@ -250,3 +250,9 @@ def test_the_module_exports_what_it_lists() -> None:
 
     assert module.__all__ == sorted(module.__all__, key=lambda name: (not name.isupper(), name))
     assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_readiness_declares_its_not_ready_report(app: FastAPI) -> None:
+    answers = app.openapi()["paths"]["/api/v1/public/health/ready"]["get"]["responses"]
+
+    assert set(answers["503"]["content"]) == {"application/json"}

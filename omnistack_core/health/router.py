@@ -21,7 +21,16 @@ async def liveness() -> JSONResponse:
     return JSONResponse({"status": "ok"}, headers=_NO_STORE)
 
 
-@router.get("/health/ready", summary="Readiness: every dependency answers")
+# Readiness answers 503 as a JSON report (what probes read), not as problem+json.
+_NOT_READY = {
+    503: {
+        "description": "Not ready: a critical check fails, or the process is stopping.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.get("/health/ready", summary="Readiness: every dependency answers", responses=_NOT_READY)
 async def readiness(request: Request) -> JSONResponse:
     """Run every registered check; 503 naming the failing ones when a critical one fails.
 
