@@ -8,10 +8,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from omnistack_core.cli.service_app import AppNotFoundError, add_app_option, app_spec, load_app
-from omnistack_core.errors import ConfigurationError, MissingDependencyError
+from omnistack_core.cli.service_app import add_app_option, app_spec, load_app_or_report
 from omnistack_core.installation import Installation
-from omnistack_core.startup_errors import OutputFormat, report
 
 
 def add_commands(commands: Any) -> None:
@@ -67,13 +65,8 @@ def _billing_replay(arguments: argparse.Namespace) -> int:
 
 def _with_billing(spec: str, work: Callable[[Any], Awaitable[int]]) -> int:
     """Run ``work`` with the app at ``spec`` started, as its billing module sees it."""
-    try:
-        app = load_app(spec)
-    except (ConfigurationError, MissingDependencyError) as exc:
-        report(exc, OutputFormat.from_environment())
-        return 1
-    except AppNotFoundError as exc:
-        print(f"cannot load the app {spec}: {exc}", file=sys.stderr)
+    app = load_app_or_report(spec)
+    if app is None:
         return 1
     if not Installation.of(app).installed("billing"):
         print(f"{spec} has no BillingModule", file=sys.stderr)

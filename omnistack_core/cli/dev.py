@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from omnistack_core.cli.db import upgrade_for_development
-from omnistack_core.cli.service_app import AppNotFoundError, add_app_option, app_spec, load_app
-from omnistack_core.errors import ConfigurationError, MissingDependencyError
+from omnistack_core.cli.service_app import add_app_option, app_spec, load_app_or_report
 from omnistack_core.installation import Installation
 from omnistack_core.settings import Settings
-from omnistack_core.startup_errors import OutputFormat, report
 
 
 def add_commands(commands: Any) -> None:
@@ -31,15 +29,11 @@ def add_commands(commands: Any) -> None:
 
 def _dev(arguments: argparse.Namespace) -> int:
     spec = app_spec(arguments)
-    try:
-        # Built here first: a bad setting is one block now, not a traceback in the reloader.
-        settings = Installation.of(load_app(spec)).settings
-    except (ConfigurationError, MissingDependencyError) as exc:
-        report(exc, OutputFormat.from_environment())
+    # Built here first: a bad setting is one block now, not a traceback in the reloader.
+    app = load_app_or_report(spec)
+    if app is None:
         return 1
-    except AppNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    settings = Installation.of(app).settings
     if settings.environment != "development":
         print("omnistack dev serves development only; use uvicorn directly", file=sys.stderr)
         return 1

@@ -14,10 +14,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from omnistack_core.cli.client_address import TrustedPeers, client_from_header
-from omnistack_core.cli.service_app import AppNotFoundError, add_app_option, app_spec, load_app
+from omnistack_core.cli.service_app import add_app_option, app_spec, load_app_or_report
 from omnistack_core.errors import (
     ConfigurationError,
-    MissingDependencyError,
     ModuleNotRunningError,
 )
 from omnistack_core.installation import Installation
@@ -47,14 +46,13 @@ def add_commands(commands: Any) -> None:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    try:
-        app = load_app(app_spec(arguments))
-        settings = _settings_of(app)
-    except (ConfigurationError, MissingDependencyError) as exc:
-        report(exc, OutputFormat.from_environment())
+    app = load_app_or_report(app_spec(arguments))
+    if app is None:
         return 1
-    except AppNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    try:
+        settings = _settings_of(app)
+    except ConfigurationError as exc:
+        report(exc, OutputFormat.from_environment())
         return 1
     try:
         import uvicorn  # noqa: PLC0415 - the serve extra

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 
 from dotenv import dotenv_values
 
+from omnistack_core.errors import ConfigurationError, MissingDependencyError
+from omnistack_core.startup_errors import OutputFormat, report
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -111,3 +114,18 @@ def load_app(spec: str) -> FastAPI:
     if not isinstance(app, FastAPI):
         raise AppNotFoundError(f"{spec} is not a FastAPI app")
     return app
+
+
+def load_app_or_report(spec: str) -> FastAPI | None:
+    """The app at ``spec``, built by :func:`load_app`; None once why it cannot be is printed.
+
+    A bad configuration is reported as the start-up would report it, one block listing every
+    problem; an app that cannot be found, as one line.
+    """
+    try:
+        return load_app(spec)
+    except (ConfigurationError, MissingDependencyError) as exc:
+        report(exc, OutputFormat.from_environment())
+    except AppNotFoundError as exc:
+        print(f"error: cannot load the app {spec}: {exc}", file=sys.stderr)
+    return None

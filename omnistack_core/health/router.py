@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -22,7 +24,7 @@ async def liveness() -> JSONResponse:
 
 
 # Readiness answers 503 as a JSON report (what probes read), not as problem+json.
-_NOT_READY = {
+_NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {
         "description": "Not ready: a critical check fails, or the process is stopping.",
         "content": {"application/json": {"schema": {"type": "object"}}},
