@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from omnistack_core.email.errors import EmailTransientError, InvalidMessageError
 from omnistack_core.email.message import EmailMessage
 from omnistack_core.email.provider import EmailProvider
-from omnistack_core.email.suppression import SuppressionList, mailbox
+from omnistack_core.email.suppression import SuppressionList, mailbox, masked_address
 from omnistack_core.email.templates import EmailTemplates
 from omnistack_core.installation import resource_of
 
@@ -127,11 +127,11 @@ class EmailSender:
                 if remaining is None:
                     logger.info(
                         "Skipped an email to suppressed addresses: %s (key %s)",
-                        ", ".join(suppressed),
+                        _masked(suppressed),
                         key,
                     )
                     return SendResult("skipped", self.provider.name, key, None, suppressed)
-                logger.info("Left suppressed addresses out of an email: %s", ", ".join(suppressed))
+                logger.info("Left suppressed addresses out of an email: %s", _masked(suppressed))
                 message = remaining
         message_id = await self._send_with_retries(
             message,
@@ -284,3 +284,8 @@ def _check_key(key: str) -> None:
         raise InvalidMessageError(
             [f"idempotency_key: must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"]
         )
+
+
+def _masked(addresses: tuple[str, ...]) -> str:
+    # Log lines are read by more people than the mailing list: no whole address in them.
+    return ", ".join(masked_address(address) for address in addresses)
