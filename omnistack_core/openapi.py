@@ -201,9 +201,10 @@ def _describe(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
             if operation is not None:
                 _describe_operation(operation, statuses, sign_in)
     # FastAPI's 422 schemas describe a body OmniStack never sends: gone, unless still used.
+    # An app with no parameters or bodies has none of them to begin with.
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         others = {key: value for key, value in schemas.items() if key != name}
-        if f"#/components/schemas/{name}" not in set(_refs([paths, others])):
+        if name in schemas and f"#/components/schemas/{name}" not in set(_refs([paths, others])):
             del schemas[name]
 
 

@@ -256,3 +256,10 @@ def test_readiness_declares_its_not_ready_report(app: FastAPI) -> None:
     answers = app.openapi()["paths"]["/api/v1/public/health/ready"]["get"]["responses"]
 
     assert set(answers["503"]["content"]) == {"application/json"}
+
+
+def test_an_app_whose_routes_take_no_input_has_a_document_too() -> None:
+    schema = create_app(load_settings(env_file=None)).openapi()
+
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    assert "/api/v1/public/health" in schema["paths"]
