@@ -30,6 +30,7 @@ from omnistack_core.testing.services import DEFAULT_TEST_POSTGRES_URL
 from tests.container.conftest import FIGURES
 from tests.container.engine import Engine, ensure_base_images
 from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
+from tests.template.supabase_tokens import LEGACY_JWT_SECRET, legacy_supabase_token
 
 # The containers reach the host's PostgreSQL and Redis too.
 pytestmark = [pytest.mark.container, pytest.mark.integration]
@@ -128,7 +129,15 @@ def production_env(dockerfile: str, database_url: str) -> str:
         value = "k" * 48 if name == "SECRET_KEY" else given or values[name]
         # --env-file keeps quotes as part of the value: none are written.
         lines.append(f"{name}={value}")
+    # Items belong to a signed-in user; the tests sign their users' tokens with the project's
+    # legacy secret, since Supabase's JWKS cannot be reached from here.
+    lines.append(f"SUPABASE_JWT_SECRET={LEGACY_JWT_SECRET}")
     return "\n".join(lines) + "\n"
+
+
+def signed_in(sub: str) -> dict[str, str]:
+    token = legacy_supabase_token(PRODUCTION_VALUES["SUPABASE_PROJECT_URL"], sub)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def timed_build(engine: Engine, project: Path, *extra: str) -> tuple[float, str]:
@@ -317,6 +326,7 @@ def send_in_flight(base: str, body: bytes) -> socket.socket:
     client = socket.create_connection(("127.0.0.1", port), timeout=30)
     client.sendall(
         b"POST /api/v1/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Authorization: {signed_in('in-flight')['Authorization']}\r\n".encode()
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body[: len(body) // 2]
     )
@@ -374,7 +384,9 @@ def test_the_worker_runs_a_job_from_the_api_and_passes_worker_check(
     worker = service.start(command=command)
     _, base = start_api(service)
     name = f"job from {service.name}"
-    created = httpx.post(f"{base}/api/v1/items", json={"name": name}, timeout=10)
+    created = httpx.post(
+        f"{base}/api/v1/items", json={"name": name}, headers=signed_in("worker"), timeout=10
+    )
     assert created.status_code == 201, created.text
     item_id = created.json()["id"]
     wait_for(

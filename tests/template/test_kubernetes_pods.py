@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 import yaml
 
@@ -30,6 +29,7 @@ from omnistack_core.testing.pytest_plugin import services_required
 from omnistack_core.testing.services import DEFAULT_TEST_POSTGRES_URL
 from tests.template.migration_reports import FRESH_DATABASE_REVISIONS, applied_revisions
 from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
+from tests.template.supabase_tokens import LEGACY_JWT_SECRET, legacy_supabase_token
 from tests.template.test_generated_project import UV, free_port, run
 from tests.template.test_kubernetes import (
     SECRET_VALUES,
@@ -110,23 +110,6 @@ def process_environment(
         "PYTHONDONTWRITEBYTECODE": "1",
         **overrides,
     }
-
-
-LEGACY_JWT_SECRET = "legacy-jwt-secret-" + "s" * 32
-
-
-def legacy_supabase_token(secret: dict[str, str]) -> str:
-    """A user token signed with the project's legacy HS256 secret, as Supabase signs it."""
-    now = int(time.time())
-    claims = {
-        "iss": f"{secret['SUPABASE_PROJECT_URL']}/auth/v1",
-        "aud": "authenticated",
-        "sub": "user-pods",
-        "role": "authenticated",
-        "iat": now,
-        "exp": now + 300,
-    }
-    return jwt.encode(claims, LEGACY_JWT_SECRET, algorithm="HS256")
 
 
 def image_command(project: Path) -> list[str]:
@@ -226,7 +209,8 @@ def test_the_pods_migrate_serve_and_run_jobs_with_a_read_only_root(
             assert client.get("/api/v1/public/metrics", headers=token).status_code == 200
             # Items belong to a signed-in user: one with a token signed by the project's
             # legacy secret, since the project's JWKS is out of reach from here.
-            owner = {"Authorization": f"Bearer {legacy_supabase_token(secret)}"}
+            token = legacy_supabase_token(secret["SUPABASE_PROJECT_URL"], "user-pods")
+            owner = {"Authorization": f"Bearer {token}"}
             item = client.post("/api/v1/items", json={"name": "lamp"}, headers=owner)
             assert item.status_code == 201, item.text
         assert httpx.get(f"http://127.0.0.1:{metrics_port}/", timeout=5).status_code == 200

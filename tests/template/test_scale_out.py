@@ -101,10 +101,14 @@ def mixed_calls(issuer: LocalIssuer, phase: str) -> list[Call]:
             case 0 | 3:
                 calls.append(Call("me", "GET", "/api/v1/me", headers=auth))
             case 1:
-                calls.append(Call("item", "POST", "/api/v1/items", {"name": f"{phase}-{n}"}))
+                item = {"name": f"{phase}-{n}"}
+                calls.append(Call("item", "POST", "/api/v1/items", item, headers=auth))
             case _:
-                address = f"{phase}-{n}@example.com"
-                calls.append(Call("welcome", "POST", "/api/v1/welcome", {"email": address}))
+                # The welcome goes to the signed-in user's own address: a user per email.
+                name = f"{phase}-{n}"
+                token = issuer.supabase_token(name, email=f"{name}@example.com")
+                welcome = {"Authorization": f"Bearer {token}"}
+                calls.append(Call("welcome", "POST", "/api/v1/welcome", {"name": name}, welcome))
     return calls
 
 
@@ -153,7 +157,9 @@ def test_two_apis_and_two_workers_share_one_database_and_queue(
         assert sorted(created) == item_ids  # every acknowledged item, and no other
         runs = job_runs(workers, item_ids)
         assert runs == collections.Counter(item_ids)  # each item's job ran exactly once
-        welcomed = [r.call.json["email"] for r in all_results if r.call.kind == "welcome"]
+        welcomed = [
+            f"{r.call.json['name']}@example.com" for r in all_results if r.call.kind == "welcome"
+        ]
         deliveries = wait_for_deliveries(resend, len(welcomed))
         assert sorted(deliveries) == sorted(welcomed)  # each email once, none lost
 
