@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from fastapi import Depends, FastAPI
 
 from omnistack_core import ModuleNotRunningError, Settings, create_app, load_settings
 from omnistack_core.rate_limit import RateLimit, RateText, parse_rate
+from omnistack_core.testing import wait_until
 
 WELCOME = "/welcome"
 OPEN = "/open"
@@ -318,17 +318,17 @@ def two_api_processes(redis_url: str, tmp_path: Path) -> Iterator[list[str]]:
 
 def _wait_until_serving(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if process.poll() is not None:
             pytest.fail(f"the API process exited: {log.read_text()[-2000:]}")
         try:
             httpx.get(f"{url}/api/v1/public/health", timeout=1)
         except httpx.TransportError:
-            time.sleep(0.1)
-        else:
-            return
-    pytest.fail(f"the API at {url} did not start within 30 seconds")
+            return False
+        return True
+
+    wait_until(answers, timeout=30, message=f"the API at {url} did not start")
 
 
 def test_the_eleventh_request_in_a_window_of_ten_is_refused_across_two_processes(

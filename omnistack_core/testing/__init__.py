@@ -4,7 +4,8 @@
 ``LocalOpenAI`` OpenAI's Chat Completions API and ``LocalAnthropic`` Anthropic's Messages API
 (their answers scripted with ``reply()``/``fail()``, tool calls as ``ToolCallScript``, the
 requests they received recorded as ``AIRequest``); ``omnistack_core.testing.issuer`` holds the
-local token issuer (it needs the ``auth`` extra).
+local token issuer (it needs the ``auth`` extra). ``wait_until`` and ``wait_until_async`` wait
+for a condition with a deadline, where a test would otherwise sleep a fixed time.
 
 For pytest fixtures, add ``pytest_plugins = ["omnistack_core.testing.pytest_plugin"]`` to the
 top-level ``conftest.py``. Only tests import this package.
@@ -24,6 +25,7 @@ from omnistack_core.testing.services import (
     flush_redis,
 )
 from omnistack_core.testing.stripe_server import LocalStripe, sign_stripe_webhook
+from omnistack_core.testing.waiting import wait_until, wait_until_async
 
 __all__ = [
     "DEFAULT_TEST_POSTGRES_URL",
@@ -41,4 +43,6 @@ __all__ = [
     "flush_redis",
     "sign_stripe_webhook",
     "sign_webhook",
+    "wait_until",
+    "wait_until_async",
 ]

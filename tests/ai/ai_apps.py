@@ -24,6 +24,7 @@ from omnistack_core.ai import (
     sse_response,
 )
 from omnistack_core.settings import load_settings
+from omnistack_core.testing import wait_until_async
 from tests.ai.ai_clients import MODELS, Providers
 
 
@@ -77,10 +78,15 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+    await wait_until_async(
+        lambda: server.started or task.done(),
+        timeout=30,
+        interval=0.01,
+        message="uvicorn did not start",
+    )
+    if not server.started:
+        task.result()  # raises the server's startup error
+        raise AssertionError("uvicorn stopped before it started")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from omnistack_core.testing import wait_until
 from tests.db.migration_project import write_project
 
 pytest.importorskip("arq", reason="needs the jobs extra")
@@ -107,16 +107,18 @@ def test_a_redis_that_does_not_answer_leaves_the_service_up_and_not_ready(servic
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+    def readiness() -> httpx.Response | None:
+        assert server.poll() is None, "the service exited"
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/v1/public/health/ready")
+        except httpx.TransportError:
+            return None
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, "the service exited"
-            assert time.monotonic() < deadline, "the service never answered"
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/api/v1/public/health/ready")
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        ready = wait_until(
+            readiness, timeout=60, interval=0.2, message="the service never answered"
+        )
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)

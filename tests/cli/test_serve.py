@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from omnistack_core.testing import wait_until
+
 pytest.importorskip("uvicorn", reason="omnistack serve runs uvicorn")
 
 HEALTH = b"GET /api/v1/public/health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
@@ -30,6 +32,7 @@ CLIENT_PATIENCE = 10.0
 
 APP = """
 import asyncio
+from pathlib import Path
 
 from fastapi import Request
 
@@ -50,6 +53,7 @@ async def echo(request: Request) -> dict[str, int]:
 
 @app.get("/slow")
 async def slow() -> dict[str, str]:
+    Path("slow-started").touch()  # in the server's directory, for the test to wait for
     await asyncio.sleep(1)
     return {"finished": "yes"}
 """
@@ -137,17 +141,23 @@ def _serve(directory: Path, **variables: str) -> Iterator[Server]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"omnistack serve exited: {(directory / 'serve.log').read_text()}")
+        with suppress(OSError):
+            return _healthy(port)
+        return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with suppress(OSError):
-                if _healthy(port):
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"omnistack serve did not start: {(directory / 'serve.log').read_text()}"
-                )
-            time.sleep(0.2)
+        wait_until(
+            healthy,
+            timeout=30,
+            interval=0.2,
+            message=lambda: (
+                f"omnistack serve did not start: {(directory / 'serve.log').read_text()}"
+            ),
+        )
         yield Server(process, port, directory / "serve.log")
     finally:
         process.terminate()
@@ -294,7 +304,11 @@ def test_a_request_in_flight_finishes_after_sigterm(tmp_path: Path) -> None:
     for server in _serve(tmp_path, SHUTDOWN_GRACE_SECONDS="10"):
         with closing(_connect(server.port)) as connection:
             connection.sendall(HEALTH.replace(b"/api/v1/public/health", b"/slow"))
-            time.sleep(0.3)  # the request is in the app, sleeping
+            wait_until(
+                (server.log.parent / "slow-started").exists,
+                timeout=10,
+                message="the request never reached the app",
+            )
             server.process.send_signal(signal.SIGTERM)
             answer = _read_all(connection)
         server.process.wait(timeout=15)

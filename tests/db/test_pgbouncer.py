@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from omnistack_core import create_app, load_settings
 from omnistack_core.db import DbSession
 from omnistack_core.testing.client import app_client
 from omnistack_core.testing.pytest_plugin import services_required
+from omnistack_core.testing.waiting import wait_until
 from tests.db.migration_project import write_project
 
 pytest.importorskip("alembic", reason="needs the migrations extra")
@@ -115,12 +115,18 @@ def pooler_urls(empty_postgres_url: str) -> Iterator[tuple[str, str]]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+    def answering() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"pgbouncer exited: {(folder / 'pgbouncer.log').read_text()}")
+        return _answering(port)
+
     try:
-        deadline = time.monotonic() + 10
-        while not _answering(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"pgbouncer did not start: {(folder / 'pgbouncer.log').read_text()}")
-            time.sleep(0.1)
+        wait_until(
+            answering,
+            timeout=10,
+            message=lambda: f"pgbouncer did not start: {(folder / 'pgbouncer.log').read_text()}",
+        )
         pooled = direct.set(port=port, host="127.0.0.1")
         yield (
             pooled.render_as_string(hide_password=False),

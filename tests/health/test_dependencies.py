@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from omnistack_core import create_app, load_settings
 from omnistack_core.health import HealthCheck, register_check
-from omnistack_core.testing import app_client
+from omnistack_core.testing import app_client, wait_until
 
 READY = "/api/v1/public/health/ready"
 LIVE = "/api/v1/public/health"
@@ -135,12 +135,14 @@ def test_under_uvicorn_a_request_in_flight_finishes_after_sigterm(tmp_path: Path
         textwrap.dedent(
             """
             import asyncio
+            from pathlib import Path
             from omnistack_core import create_app
 
             app = create_app()
 
             @app.get("/slow")
             async def slow() -> dict[str, str]:
+                Path("slow-started").touch()  # for the test to wait for
                 await asyncio.sleep(1.0)
                 return {"finished": "yes"}
             """
@@ -165,19 +167,26 @@ def test_under_uvicorn_a_request_in_flight_finishes_after_sigterm(tmp_path: Path
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def live() -> bool:
+            if server.poll() is not None:
+                pytest.fail(f"uvicorn exited: {server.stdout.read() if server.stdout else ''}")
             try:
-                if httpx.get(base + LIVE).status_code == 200:
-                    break
+                return httpx.get(base + LIVE).status_code == 200
             except httpx.TransportError:
-                time.sleep(0.1)
+                return False
+
+        wait_until(live, timeout=30, message="uvicorn never answered")
         with httpx.Client(base_url=base, timeout=10) as client:
             pending = client.build_request("GET", "/slow")
             result: dict[str, httpx.Response] = {}
             thread = threading.Thread(target=lambda: result.update(slow=client.send(pending)))
             thread.start()
-            time.sleep(0.3)
+            wait_until(
+                (tmp_path / "slow-started").exists,
+                timeout=10,
+                message="the request never reached the app",
+            )
             server.send_signal(signal.SIGTERM)
             thread.join(timeout=10)
         output, _ = server.communicate(timeout=15)

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from sqlalchemy import func, select
 
 from omnistack_core import create_app, load_settings
 from omnistack_core.jobs import JobsModule, job_outbox, jobs_metadata
-from omnistack_core.testing import app_client
+from omnistack_core.testing import app_client, wait_until, wait_until_async
 from omnistack_core.testing.pytest_plugin import services_required
 from tests.jobs import service
 from tests.jobs.test_worker import REPOSITORY, free_port, wait_for
@@ -112,17 +111,17 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if (
+        wait_until(
+            lambda: (
                 subprocess.run(
                     ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
                 ).stdout.strip()
                 == b"PONG"
-            ):
-                return
-            time.sleep(0.05)
-        raise AssertionError("the test's Redis did not start")
+            ),
+            timeout=10,
+            interval=0.05,
+            message="the test's Redis did not start",
+        )
 
     def stop(self) -> None:
         if self.process is not None:
@@ -143,7 +142,11 @@ def own_redis(redis_url: str) -> Iterator[RedisServer]:
 
 
 async def test_a_job_committed_while_redis_is_down_runs_once_it_is_back(
-    own_redis: RedisServer, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_redis: RedisServer,
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     environment = {
         "ENVIRONMENT": "test",
@@ -166,7 +169,11 @@ async def test_a_job_committed_while_redis_is_down_runs_once_it_is_back(
         own_redis.stop()
         async with app.state.database.session() as session:
             job_id = await JobsModule.of(app).enqueue(service.record, "survives", session=session)
-        await asyncio.sleep(1)  # the after-commit publish fails: Redis is down
+        await wait_until_async(
+            lambda: "Could not publish 1 committed jobs now" in caplog.text,
+            timeout=30,
+            message="the after-commit publish never gave up on the stopped Redis",
+        )
         assert await outbox_rows(app) == 1
 
         own_redis.start()
@@ -180,7 +187,8 @@ async def test_a_job_committed_while_redis_is_down_runs_once_it_is_back(
         trace = Redis.from_url(redis_url)
         try:
             entries = await wait_for(trace, str(job_id), "record", seconds=30)
-            await asyncio.sleep(2)  # a few more relay rounds: nothing may run it again
+            # A negative check: a few relay rounds (0.5 s apart), in which nothing may run it again.
+            await asyncio.sleep(2)
             entries = [json.loads(item) for item in await trace.lrange(f"trace:{job_id}", 0, -1)]
             rows = await outbox_rows(app)
         finally:

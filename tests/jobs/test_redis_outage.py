@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from omnistack_core import create_app, load_settings
 from omnistack_core.db import DbSession
 from omnistack_core.jobs import JobsModule, Queue
 from omnistack_core.jobs.redis_wait import RedisWaitLine
-from omnistack_core.testing import app_client
+from omnistack_core.testing import app_client, wait_until, wait_until_async
 from omnistack_core.testing.pytest_plugin import services_required
 from tests.jobs import service
 from tests.jobs.test_outbox import create_tables, outbox_rows
@@ -64,10 +63,7 @@ class OwnRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        while not self._answers():
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
+        wait_until(self._answers, timeout=20, interval=0.05, message="redis-server did not start")
 
     def _answers(self) -> bool:
         result = subprocess.run(
@@ -174,20 +170,21 @@ def log_records(log: Path) -> list[dict[str, object]]:
 
 
 async def wait_for_line(log: Path, start: str, seconds: float = 30) -> dict[str, object]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for record in log_records(log):
-            if str(record["message"]).startswith(start):
-                return record
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no line starting {start!r} in {log}")
+    return await wait_until_async(
+        lambda: next(
+            (record for record in log_records(log) if str(record["message"]).startswith(start)),
+            None,
+        ),
+        timeout=seconds,
+        message=f"no line starting {start!r} in {log}",
+    )
 
 
 async def ready_status(client: httpx.AsyncClient, expected: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while (await client.get(READY)).status_code != expected:
-        assert time.monotonic() < deadline, f"readiness never answered {expected}"
-        await asyncio.sleep(0.1)
+    async def answers() -> bool:
+        return (await client.get(READY)).status_code == expected
+
+    await wait_until_async(answers, timeout=seconds, message=f"readiness never answered {expected}")
 
 
 async def test_the_api_starts_without_redis_and_its_outbox_jobs_run_once_after(

@@ -9,9 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -22,9 +22,16 @@ from redis.asyncio import Redis
 
 from omnistack_core import create_app, load_settings
 from omnistack_core.cli import main
-from omnistack_core.email import EmailMessage, EmailModule, email_metadata, send_email_later
+from omnistack_core.email import (
+    SEND_JOB_NAME,
+    EmailMessage,
+    EmailModule,
+    email_metadata,
+    send_email_later,
+)
 from omnistack_core.jobs import JobsModule, Queue, RedisQueue
-from omnistack_core.testing import LocalResend, app_client
+from omnistack_core.jobs.failed import FailedJobs
+from omnistack_core.testing import LocalResend, app_client, wait_until_async
 from tests.jobs import service
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -110,13 +117,16 @@ async def cli(*arguments: str) -> int:
 async def wait_for(
     client: Redis, job_id: str, event: str, *, count: int = 1, seconds: float = 30
 ) -> list[dict[str, object]]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    async def traced() -> list[dict[str, object]] | None:
         entries = [json.loads(item) for item in await client.lrange(f"trace:{job_id}", 0, -1)]
-        if sum(entry["event"] == event for entry in entries) >= count:
-            return entries
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{job_id} never traced {event!r} {count} times")
+        return entries if sum(entry["event"] == event for entry in entries) >= count else None
+
+    return await wait_until_async(
+        traced,
+        timeout=seconds,
+        interval=0.05,
+        message=f"{job_id} never traced {event!r} {count} times",
+    )
 
 
 def worker_metrics(
@@ -128,6 +138,12 @@ def worker_metrics(
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def jobs_total(environment: dict[str, str], job: str, status: str) -> float:
+    """The worker's ``background_jobs_total`` for ``job`` and ``status``."""
+    labels = frozenset({("job", job), ("status", status)})
+    return worker_metrics(environment).get(("background_jobs_total", labels), 0.0)
 
 
 async def test_a_worker_runs_jobs_with_the_request_id_of_their_request(
@@ -193,7 +209,20 @@ async def test_failures_are_retried_with_backoff_recorded_and_retried_by_hand(
     await wait_for(trace, str(exhausted), "attempt", count=3)
     await wait_for(trace, str(broken), "attempt")
     await wait_for(trace, str(succeeded), "record")
-    await asyncio.sleep(0.5)  # let the worker record the last failure
+    failed = FailedJobs(trace, environment["JOBS_QUEUE_NAME"])
+
+    async def both_failures_recorded() -> bool:
+        # The worker counts an attempt in its metrics before it records the failure.
+        return (
+            len(await failed.list()) == 2
+            and jobs_total(environment, "tests.record", "success") == 1
+        )
+
+    await wait_until_async(
+        both_failures_recorded,
+        timeout=30,
+        message="the worker never recorded both failures and the success",
+    )
 
     assert await cli("jobs", "failed") == 0
     listing = capsys.readouterr().out
@@ -231,10 +260,13 @@ async def test_worker_check_follows_the_workers_health_key(
 ) -> None:
     assert await cli("worker-check") == 1
     worker = start_worker()
-    deadline = time.monotonic() + 30
-    while await cli("worker-check") != 0:
-        assert time.monotonic() < deadline, "the worker never reported healthy"
-        await asyncio.sleep(0.2)
+
+    async def healthy() -> bool:
+        return await cli("worker-check") == 0
+
+    await wait_until_async(
+        healthy, timeout=30, interval=0.2, message="the worker never reported healthy"
+    )
     assert "healthy:" in capsys.readouterr().out
     worker.kill()
     worker.communicate(timeout=30)
@@ -256,8 +288,9 @@ async def test_a_worker_killed_mid_job_leaves_it_to_another_which_delivers_once(
     first.communicate(timeout=30)
 
     start_worker()
-    entries = await wait_for(trace, job_id, "delivered", seconds=60)
-    await asyncio.sleep(1)
+    await wait_for(trace, job_id, "delivered", seconds=60)
+    await asyncio.sleep(1)  # a late second delivery, were there one, would be traced by now
+    entries = [json.loads(item) for item in await trace.lrange(f"trace:{job_id}", 0, -1)]
 
     assert [entry["event"] for entry in entries].count("started") == 2
     assert [entry["event"] for entry in entries].count("delivered") == 1
@@ -319,19 +352,29 @@ async def test_an_email_job_killed_after_delivery_still_delivers_once(
         async with app.state.database.engine.begin() as connection:
             await connection.run_sync(email_metadata.create_all)
         job_id = await send_email_later(JobsModule.of(app), message)
-    deadline = time.monotonic() + 30
-    while not local_resend.deliveries:
-        assert time.monotonic() < deadline, "the first worker never sent the email"
-        await asyncio.sleep(0.05)
+    await wait_until_async(
+        lambda: local_resend.deliveries,
+        timeout=30,
+        interval=0.05,
+        message="the first worker never sent the email",
+    )
     first.kill()  # SIGKILL after the provider delivered, before the job could finish
     first.communicate(timeout=30)
 
     start_worker()
-    deadline = time.monotonic() + 60
-    while len(local_resend.requests) < 2:
-        assert time.monotonic() < deadline, "no second worker retried the job"
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(local_resend.answer_delay + 1)
+    await wait_until_async(
+        lambda: len(local_resend.requests) >= 2,
+        timeout=60,
+        message="no second worker retried the job",
+    )
+
+    def sent() -> bool:
+        # The second worker serves its metrics on the port the killed one used.
+        with suppress(httpx.TransportError):
+            return jobs_total(environment, SEND_JOB_NAME, "success") == 1
+        return False
+
+    await wait_until_async(sent, timeout=30, message="the second worker never finished the job")
 
     keys = {request.headers["idempotency-key"] for request in local_resend.requests}
     assert job_id == f"email:{keys.pop()}"

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import httpx
 
+from omnistack_core.testing import wait_until
 from tests.template.test_generated_project import UV, free_port, project_environment
 
 
@@ -125,16 +126,20 @@ class Fleet:
 
 def wait_until_ready(api: Api, timeout: float = 120) -> None:
     """Until the API answers ready (every worker process shares the port once it does)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         assert api.popen.poll() is None, f"{api.name} exited:\n{api.output()}"
         try:
-            if httpx.get(f"{api.base}/api/v1/public/health/ready", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{api.base}/api/v1/public/health/ready", timeout=2).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"{api.name} was not ready within {timeout:g} s:\n{api.output()}")
+            return False
+
+    wait_until(
+        ready,
+        timeout=timeout,
+        interval=0.25,
+        message=lambda: f"{api.name} was not ready:\n{api.output()}",
+    )
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from omnistack_core.testing import LocalOpenAI, LocalResend, LocalStripe
+from omnistack_core.testing import LocalOpenAI, LocalResend, LocalStripe, wait_until
 from omnistack_core.testing.issuer import LocalIssuer
 from tests.template.rendering import ANSWER_SETS, render, snapshot
 
@@ -149,17 +149,16 @@ def service(
 
 
 def wait_until_serving(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if server.poll() is not None:
             pytest.fail(f"uvicorn exited with {server.returncode}:\n{log.read_text()}")
         try:
             httpx.get(f"{base}/api/v1/public/health", timeout=1)
         except httpx.TransportError:
-            time.sleep(0.2)
-        else:
-            return
-    pytest.fail("uvicorn did not answer within 60 s")
+            return False
+        return True
+
+    wait_until(answers, timeout=60, interval=0.2, message="uvicorn did not answer")
 
 
 def fuzz(schema: schemathesis.BaseSchema, base: str, token: str) -> Run:

@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from redis import Redis
 from omnistack_core.ai import AISettings
 from omnistack_core.auth import AuthSettings
 from omnistack_core.billing import BillingSettings
-from omnistack_core.testing import create_test_database, drop_test_database
+from omnistack_core.testing import create_test_database, drop_test_database, wait_until
 from omnistack_core.testing.issuer import LocalIssuer
 from omnistack_core.testing.pytest_plugin import services_required
 from omnistack_core.testing.services import DEFAULT_TEST_POSTGRES_URL
@@ -265,16 +264,20 @@ def test_the_service_serves_under_uvicorn(project: Path, database: str, redis_ur
             assert healthcheck.returncode == 0
             if worker is not None:
                 # The worker's health command, and the job the item's request queued.
-                deadline = time.monotonic() + 30
-                while subprocess.run(
-                    [UV, "run", "omnistack", "worker-check"],
-                    cwd=project,
-                    env=project_environment(**env),
-                    capture_output=True,
-                    check=False,
-                ).returncode:
-                    assert time.monotonic() < deadline, "the worker never reported healthy"
-                    time.sleep(0.5)
+                wait_until(
+                    lambda: (
+                        not subprocess.run(
+                            [UV, "run", "omnistack", "worker-check"],
+                            cwd=project,
+                            env=project_environment(**env),
+                            capture_output=True,
+                            check=False,
+                        ).returncode
+                    ),
+                    timeout=30,
+                    interval=0.5,
+                    message="the worker never reported healthy",
+                )
                 worker.send_signal(signal.SIGTERM)
                 worker_output, _ = worker.communicate(timeout=60)
                 assert f"Item {item['id']} (lamp) created" in worker_output, worker_output
@@ -331,18 +334,17 @@ def start(project: Path, env: dict[str, str], *command: str) -> subprocess.Popen
 
 
 def wait_until_serving(base: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if server.poll() is not None:
             output = server.stdout.read() if server.stdout else ""
             pytest.fail(f"uvicorn exited with {server.returncode}:\n{output}")
         try:
             httpx.get(f"{base}/api/v1/public/health", timeout=1)
         except httpx.TransportError:
-            time.sleep(0.2)
-        else:
-            return
-    pytest.fail("uvicorn did not answer within 60 s")
+            return False
+        return True
+
+    wait_until(answers, timeout=60, interval=0.2, message="uvicorn did not answer")
 
 
 def test_the_dockerfile_lints_clean(project: Path) -> None:

@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 
-from omnistack_core.testing import create_test_database, drop_test_database
+from omnistack_core.testing import create_test_database, drop_test_database, wait_until
 from omnistack_core.testing.pytest_plugin import services_required
 from omnistack_core.testing.services import DEFAULT_TEST_POSTGRES_URL
 from tests.template.migration_reports import FRESH_DATABASE_REVISIONS, applied_revisions
@@ -119,18 +119,17 @@ def image_command(project: Path) -> list[str]:
 
 
 def wait_for(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
             pytest.fail(f"{process.args} exited with {process.returncode}:\n{output}")
         try:
             httpx.get(url, timeout=1)
         except httpx.TransportError:
-            time.sleep(0.3)
-        else:
-            return
-    pytest.fail(f"nothing answered at {url} within 90 s")
+            return False
+        return True
+
+    wait_until(answers, timeout=90, interval=0.3, message=f"nothing answered at {url}")
 
 
 def test_the_pods_migrate_serve_and_run_jobs_with_a_read_only_root(
@@ -214,14 +213,16 @@ def test_the_pods_migrate_serve_and_run_jobs_with_a_read_only_root(
             item = client.post("/api/v1/items", json={"name": "lamp"}, headers=owner)
             assert item.status_code == 201, item.text
         assert httpx.get(f"http://127.0.0.1:{metrics_port}/", timeout=5).status_code == 200
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            queued = httpx.get(f"http://127.0.0.1:{metrics_port}/", timeout=5).text
-            if re.search(r'^background_jobs_total\{.*status="success"\} 1\.0$', queued, re.M):
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("the worker never finished the job the request queued")
+        wait_until(
+            lambda: re.search(
+                r'^background_jobs_total\{.*status="success"\} 1\.0$',
+                httpx.get(f"http://127.0.0.1:{metrics_port}/", timeout=5).text,
+                re.M,
+            ),
+            timeout=30,
+            interval=0.5,
+            message="the worker never finished the job the request queued",
+        )
     finally:
         for name, process in processes.items():
             process.send_signal(signal.SIGTERM)

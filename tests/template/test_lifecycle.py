@@ -14,7 +14,7 @@ import copier
 import pytest
 
 from omnistack_core.db.migrations import MIGRATION_LOCK_KEY
-from omnistack_core.testing import create_test_database, drop_test_database
+from omnistack_core.testing import create_test_database, drop_test_database, wait_until
 from omnistack_core.testing.pytest_plugin import services_required
 from omnistack_core.testing.services import DEFAULT_TEST_POSTGRES_URL
 from tests.template.rendering import ANSWER_SETS, REPOSITORY, git, render, snapshot
@@ -142,15 +142,16 @@ def test_two_deploys_migrating_at_once_migrate_once(
             )
             for _ in range(2)
         ]
+
         # Running is not waiting: on a loaded machine `uv run` may take seconds to start. Wait
         # until both runners are connected (they poll the lock from then on), then long
         # enough that each reports having waited.
-        deadline = time.monotonic() + 60
-        while loop.run_until_complete(holder.fetchval(OTHER_SESSIONS)) < 2:
-            assert time.monotonic() < deadline, "the runners never connected"
+        def connected() -> bool:
             assert [runner.poll() for runner in runners] == [None, None]
-            time.sleep(0.2)
-        time.sleep(1.5)
+            return loop.run_until_complete(holder.fetchval(OTHER_SESSIONS)) >= 2
+
+        wait_until(connected, timeout=60, interval=0.2, message="the runners never connected")
+        time.sleep(1.5)  # a runner reports its wait for the lock only from 1 s on
         assert [runner.poll() for runner in runners] == [None, None]  # both waiting
         migrated = loop.run_until_complete(
             holder.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
