@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 
+from omnistack_core.console.audit import mask_text
 from omnistack_core.console.settings import ConsoleSettings
 from omnistack_core.installation import Installation, resource_of
 
@@ -81,6 +82,8 @@ class ConsoleState:
             lstrip_blocks=True,
         )
         self.templates.filters["when"] = _when
+        # Errors quote their input, personal data included.
+        self.templates.filters["masked"] = mask_text
 
     @classmethod
     def of(cls, app: Starlette) -> ConsoleState:

@@ -1,0 +1,335 @@
+"""The console in Chromium: the issue's scenarios, as an operator goes through them.
+
+Each page visited is saved as a screenshot under ``build/test-artifacts/console/`` (or
+``$OMNISTACK_TEST_ARTIFACTS/console``); the docs show them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from redis import Redis
+
+from omnistack_core.auth import AuthModule, mint_dev_token
+from omnistack_core.console import mint_link
+from omnistack_core.jobs import FailedJobs, JobsModule
+from tests.console.browser import ARTIFACTS, REPOSITORY, require_chromium, serving
+from tests.console.service import SECRET_KEY, console_app
+from tests.console.unreliable_job import JOBS
+
+pytestmark = pytest.mark.browser
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = require_chromium()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def shoot(page: Page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def sign_in(page: Page, base: str, operator: str = "oncall@example.com") -> None:
+    token = mint_link(SECRET_KEY, operator, minutes=5)
+    page.goto(f"{base}/console/login?token={token}")
+    page.get_by_role("button", name="Sign in to the console").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls a screen reader cannot name: no label, no aria-label."""
+    result: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll(
+                'input:not([type=hidden]), select, textarea, button')]
+            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                            && !el.textContent.trim())
+            .map((el) => el.outerHTML)"""
+    )
+    return result
+
+
+@pytest.fixture
+def environment(redis_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/worker.db",
+        "REDIS_URL": redis_url,
+        "JOBS_TRACE_URL": redis_url,
+        "JOBS_QUEUE_NAME": f"test:{uuid.uuid4().hex[:8]}",
+        "JOBS_HEALTH_CHECK_SECONDS": "1",
+        "LOG_FORMAT": "json",
+    }
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def jobs_console(environment: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    app = console_app(
+        [JobsModule(jobs=JOBS)],
+        redis_url=environment["REDIS_URL"],
+        jobs_queue_name=environment["JOBS_QUEUE_NAME"],
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/api.db",
+    )
+    with serving(app) as base:
+        yield base
+
+
+@pytest.fixture
+def start_worker(environment: dict[str, str]) -> Iterator[Callable[[], None]]:
+    workers: list[subprocess.Popen[str]] = []
+
+    def start() -> None:
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "arq", "tests.console.worker_service.WorkerSettings"],
+                cwd=REPOSITORY,
+                env={**os.environ, **environment},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+
+    yield start
+    for worker in workers:
+        worker.kill()
+        worker.communicate(timeout=30)
+
+
+def off_the_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work()`` on an event loop of its own: Playwright's sync API holds this thread's."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work()).result()
+
+
+def enqueue(environment: dict[str, str], *args: Any) -> str:
+    from arq import create_pool  # noqa: PLC0415
+
+    from omnistack_core.jobs.serialization import dumps, loads  # noqa: PLC0415
+    from omnistack_core.jobs.worker import redis_settings  # noqa: PLC0415
+
+    async def put() -> str:
+        pool = await create_pool(
+            redis_settings(environment["REDIS_URL"]), job_serializer=dumps, job_deserializer=loads
+        )
+        try:
+            job = await pool.enqueue_job(
+                "console.unreliable", *args, _queue_name=environment["JOBS_QUEUE_NAME"]
+            )
+            assert job is not None
+            return job.job_id
+        finally:
+            await pool.aclose()
+
+    return off_the_loop(put)
+
+
+def record_failure(environment: dict[str, str], job_id: str) -> None:
+    from redis.asyncio import Redis as AsyncRedis  # noqa: PLC0415
+
+    async def record() -> None:
+        client = AsyncRedis.from_url(environment["REDIS_URL"])
+        try:
+            await FailedJobs(client, environment["JOBS_QUEUE_NAME"]).record(
+                job_id,
+                "console.unreliable",
+                args=["k", "someone@example.com"],
+                kwargs={},
+                error=ValueError("the provider refused"),
+                attempts=1,
+            )
+        finally:
+            await client.aclose()
+
+    off_the_loop(record)
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_an_anonymous_visitor_is_sent_to_the_login_page(page: Page, jobs_console: str) -> None:
+    page.goto(f"{jobs_console}/console/jobs/failed")
+    assert page.url == f"{jobs_console}/console/login?next=%2Fconsole%2Fjobs%2Ffailed"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(page.get_by_text("omnistack console-link").first).to_be_visible()
+    shoot(page, "login")
+
+
+def test_log_in_with_a_console_link_by_keyboard_alone(page: Page, jobs_console: str) -> None:
+    token = mint_link(SECRET_KEY, "oncall@example.com", minutes=5)
+    page.goto(f"{jobs_console}/console/login?token={token}")
+    shoot(page, "login-link")
+    # Tab from the top: the skip link, then the sign-in button; Enter submits.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Sign in to the console"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    expect(page.get_by_role("navigation", name="Console sections")).to_be_visible()
+    assert "o***@example.com" not in page.content()  # the operator sees their own name
+    assert unlabelled_controls(page) == []
+    shoot(page, "overview")
+    # The cookie the browser keeps is HttpOnly, strict and expires.
+    cookie = next(c for c in page.context.cookies() if c["name"] == "omnistack_console")
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["expires"] > time.time()
+    # The link is spent: a second use is refused.
+    page.goto(f"{jobs_console}/console/login?token={token}")
+    page.get_by_role("button", name="Sign in to the console").click()
+    expect(page.get_by_role("alert")).to_contain_text("already used")
+
+
+def test_see_a_failed_job_retry_it_and_watch_it_run(
+    page: Page,
+    jobs_console: str,
+    environment: dict[str, str],
+    redis: Redis,
+    start_worker: Callable[[], None],
+) -> None:
+    start_worker()
+    redis.set("broken:invoice-7", 1)
+    job_id = enqueue(environment, "invoice-7", "customer@example.com")
+    failed = FailedJobs(redis, environment["JOBS_QUEUE_NAME"])  # type: ignore[arg-type]
+    wait_until(lambda: redis.hexists(failed.key, job_id), "the job to fail")
+
+    sign_in(page, jobs_console)
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Jobs")
+    shoot(page, "jobs")
+    page.get_by_role("link", name="1 failed jobs").click()
+    row = page.get_by_role("row").filter(has_text=job_id)
+    expect(row).to_contain_text("console.unreliable")
+    expect(row).to_contain_text("ValueError: the provider refused invoice-7")
+    assert "customer@example.com" not in page.content()
+    assert unlabelled_controls(page) == []
+    shoot(page, "jobs-failed")
+    row.get_by_role("link", name="console.unreliable").click()
+    expect(page.get_by_text("in unreliable")).to_be_visible()  # where it failed
+    expect(page.get_by_text("c***@example.com").first).to_be_visible()
+    shoot(page, "job-failed")
+
+    redis.delete("broken:invoice-7")  # the provider is back
+    page.get_by_role("button", name="Retry").click()
+    expect(page.get_by_role("status")).to_have_text("Enqueued 1 failed job(s) again.")
+    expect(page.get_by_role("row").filter(has_text=job_id)).to_have_count(0)
+
+    wait_until(lambda: redis.llen("ran:invoice-7") == 1, "the retried job to run")
+    assert redis.lrange("ran:invoice-7", 0, -1)[0].decode().startswith(f"{job_id}:retry:")
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    expect(page.get_by_text("The queue is empty.")).to_be_visible()
+    expect(page.get_by_text("j_complete=")).to_be_visible()  # the worker's heartbeat
+
+
+def test_discard_asks_first_and_a_post_without_the_csrf_token_is_refused(
+    page: Page, jobs_console: str, environment: dict[str, str], redis: Redis
+) -> None:
+    record_failure(environment, "job-a")
+    record_failure(environment, "job-b")
+    sign_in(page, jobs_console)
+    page.goto(f"{jobs_console}/console/jobs/failed")
+
+    # Without its CSRF token the same form is refused, and nothing changes.
+    page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach((e) => e.remove())")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Discard console.unreliable job-a").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Refused")
+    expect(page.get_by_role("alert")).to_contain_text("CSRF")
+    shoot(page, "refused")
+    failed = FailedJobs(redis, environment["JOBS_QUEUE_NAME"])  # type: ignore[arg-type]
+    assert redis.hlen(failed.key) == 2
+
+    page.goto(f"{jobs_console}/console/jobs/failed")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Discard console.unreliable job-a").click()
+    assert redis.hlen(failed.key) == 2  # dismissed: nothing sent
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Discard console.unreliable job-a").click()
+    expect(page.get_by_role("status")).to_have_text("Discarded the failed job.")
+    assert not redis.hexists(failed.key, "job-a")
+    assert redis.hexists(failed.key, "job-b")
+
+
+def test_a_signed_in_non_admin_gets_403_and_an_admin_gets_in(
+    browser: Browser, tmp_path: Path
+) -> None:
+    app = console_app(
+        [AuthModule(users_table=None)],
+        auth_provider="dev",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/auth.db",
+    )
+    member = mint_dev_token(SECRET_KEY, "user-member", roles=["member"])
+    admin = mint_dev_token(SECRET_KEY, "user-admin", roles=["admin"])
+    with serving(app) as base:
+        context = browser.new_context(extra_http_headers={"Authorization": f"Bearer {member}"})
+        page = context.new_page()
+        response = page.goto(f"{base}/console")
+        assert response is not None
+        assert response.status == 403
+        expect(page.get_by_role("alert")).to_contain_text("admin")
+        shoot(page, "forbidden")
+        context.close()
+        context = browser.new_context(extra_http_headers={"Authorization": f"Bearer {admin}"})
+        page = context.new_page()
+        response = page.goto(f"{base}/console")
+        assert response is not None
+        assert response.status == 200
+        expect(page.get_by_text("user-admin")).to_be_visible()
+        context.close()
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_the_console_is_absent_in_production_unless_enabled(
+    page: Page, tmp_path: Path, enabled: bool
+) -> None:
+    app = console_app(
+        environment="production",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/prod.db",
+        console_enabled=enabled,
+    )
+    with serving(app) as base:
+        response = page.goto(f"{base}/console")
+        assert response is not None
+        if enabled:
+            assert response.status == 200
+            expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+        else:
+            assert response.status == 404
