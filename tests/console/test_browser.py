@@ -17,15 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from redis import Redis
 
-from omnistack_core.auth import AuthModule, mint_dev_token
+from omnistack_core.auth import AuthModule, auth_metadata, mint_dev_token
+from omnistack_core.billing import billing_metadata
 from omnistack_core.console import mint_link
 from omnistack_core.jobs import FailedJobs, JobsModule
+from omnistack_core.testing.stripe_server import LocalStripe
 from tests.console.browser import ARTIFACTS, REPOSITORY, require_chromium, serving
-from tests.console.service import SECRET_KEY, console_app
+from tests.console.service import SECRET_KEY, console_app, create_tables_at
 from tests.console.unreliable_job import JOBS
 
 pytestmark = pytest.mark.browser
@@ -333,3 +336,60 @@ def test_the_console_is_absent_in_production_unless_enabled(
             expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
         else:
             assert response.status == 404
+
+
+@pytest.fixture
+def billing_console(
+    local_stripe: LocalStripe, empty_postgres_url: str
+) -> Iterator[tuple[str, dict[str, bool]]]:
+    from tests.console.test_billing_pages import BROKEN, billing_console  # noqa: PLC0415
+
+    BROKEN["on"] = True
+    app = billing_console(local_stripe, empty_postgres_url)
+    off_the_loop(lambda: create_tables_at(empty_postgres_url, auth_metadata, billing_metadata))
+    with serving(app) as base:
+        yield base, BROKEN
+
+
+def test_replay_a_failed_webhook_and_see_it_processed(
+    page: Page, billing_console: tuple[str, dict[str, bool]], local_stripe: LocalStripe
+) -> None:
+    base, broken = billing_console
+    stripe = local_stripe
+    token = mint_dev_token(SECRET_KEY, "user-ada", email="ada@example.com")
+    with httpx.Client(base_url=base) as api:
+        checkout = api.post(
+            "/api/v1/billing/checkout",
+            json={"plan": "team"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        stripe.complete_checkout(checkout.json()["id"])
+        (subscription_id,) = stripe.subscriptions
+        stripe.advance(5)
+        event = stripe.update_subscription(subscription_id, quantity=2)
+        body, headers = stripe.signed(event)
+        assert api.post("/api/v1/billing/webhook", content=body, headers=headers).status_code == 500
+
+    sign_in(page, base)
+    page.get_by_role("link", name="Billing").click()
+    page.get_by_label("Outcome").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    row = page.get_by_role("row").filter(has_text=event["id"])
+    expect(row).to_contain_text("failed")
+    expect(row).to_contain_text("RuntimeError: the warehouse for a***@example.com is closed")
+    assert unlabelled_controls(page) == []
+    shoot(page, "billing")
+    row.get_by_role("link", name=event["id"]).click()
+    expect(page.get_by_text("customer.subscription.updated").first).to_be_visible()
+    assert "ada@example.com" not in page.content()
+    shoot(page, "billing-event")
+
+    broken["on"] = False  # the warehouse is open again
+    page.get_by_role("button", name="Replay this event").click()
+    expect(page.get_by_role("status")).to_have_text("The event was processed.")
+    expect(page.locator(".facts")).to_contain_text("processed")
+    expect(page.get_by_role("button", name="Replay this event")).to_have_count(0)
+
+    page.goto(f"{base}/console/billing/users?user_id=user-ada")
+    expect(page.get_by_text("Stripe customer")).to_be_visible()
+    shoot(page, "billing-user")

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 UP_TO_DATE = "applied: nothing, the database was up to date"
 
-EVERY_FIRST_REVISION = frozenset(
+EVERY_REVISION = frozenset(
     {
         "0001_initial",
         "omnistack_auth_0001",
         "omnistack_jobs_0001",
         "omnistack_email_0001",
         "omnistack_billing_0001",
+        "omnistack_billing_0002",
         "omnistack_ai_0001",
     }
 )
 """What a fresh database of a service with auth and every module gets: the service's first
-revision, and each module branch's."""
+revision, and every revision of each module branch."""
 
 
 def applied_revisions(output: str) -> frozenset[str]:

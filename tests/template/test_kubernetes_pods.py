@@ -27,7 +27,7 @@ import yaml
 from omnistack_core.testing import create_test_database, drop_test_database
 from omnistack_core.testing.pytest_plugin import services_required
 from omnistack_core.testing.services import DEFAULT_TEST_POSTGRES_URL
-from tests.template.migration_reports import EVERY_FIRST_REVISION, applied_revisions
+from tests.template.migration_reports import EVERY_REVISION, applied_revisions
 from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
 from tests.template.test_generated_project import UV, free_port, run
 from tests.template.test_kubernetes import (
@@ -160,7 +160,7 @@ def test_the_pods_migrate_serve_and_run_jobs_with_a_read_only_root(
         check=False,
     )
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    assert applied_revisions(migrate.stdout) == EVERY_FIRST_REVISION
+    assert applied_revisions(migrate.stdout) == EVERY_REVISION
 
     port, metrics_port = free_port(), free_port()
     processes = {
