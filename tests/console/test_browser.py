@@ -21,10 +21,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from redis import Redis
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from omnistack_core.auth import AuthModule, auth_metadata, mint_dev_token
 from omnistack_core.billing import billing_metadata
 from omnistack_core.console import mint_link
+from omnistack_core.db import Database
+from omnistack_core.email import EmailModule, SuppressionList, email_metadata
 from omnistack_core.jobs import FailedJobs, JobsModule
 from omnistack_core.testing.stripe_server import LocalStripe
 from tests.console.browser import ARTIFACTS, REPOSITORY, require_chromium, serving
@@ -393,3 +396,50 @@ def test_replay_a_failed_webhook_and_see_it_processed(
     page.goto(f"{base}/console/billing/users?user_id=user-ada")
     expect(page.get_by_text("Stripe customer")).to_be_visible()
     shoot(page, "billing-user")
+
+
+def test_remove_a_suppression(page: Page, empty_postgres_url: str) -> None:
+    async def prepare() -> None:
+        await create_tables_at(empty_postgres_url, email_metadata)
+        engine = create_async_engine(empty_postgres_url)
+        try:
+            listed = SuppressionList(Database(engine))
+            await listed.add("ada@example.com", "bounced", detail="mailbox full")
+            await listed.add("bob@example.com", "complained")
+        finally:
+            await engine.dispose()
+
+    async def suppressed() -> set[str]:
+        engine = create_async_engine(empty_postgres_url)
+        try:
+            return await SuppressionList(Database(engine)).find(
+                ["ada@example.com", "bob@example.com"]
+            )
+        finally:
+            await engine.dispose()
+
+    off_the_loop(prepare)
+    app = console_app([EmailModule()], database_url=empty_postgres_url)
+    with serving(app) as base:
+        sign_in(page, base)
+        page.get_by_role("link", name="Email").click()
+        page.get_by_label("Address starts with").fill("ada")
+        page.get_by_label("Address starts with").press("Enter")
+        expect(page.get_by_role("row").filter(has_text="ada@example.com")).to_contain_text(
+            "mailbox full"
+        )
+        expect(page.get_by_role("row").filter(has_text="bob@example.com")).to_have_count(0)
+        assert unlabelled_controls(page) == []
+        shoot(page, "email")
+        page.get_by_role("link", name="Remove the suppression of ada@example.com").click()
+        expect(page.get_by_text("will be sent again")).to_be_visible()
+        shoot(page, "email-remove")
+        assert off_the_loop(suppressed) == {"ada@example.com", "bob@example.com"}
+        page.get_by_role("button", name="Remove the suppression").click()
+        expect(page.get_by_role("status")).to_have_text(
+            "ada@example.com is no longer suppressed: email to it is sent again."
+        )
+        assert off_the_loop(suppressed) == {"bob@example.com"}
+        page.get_by_role("link", name="Recent delivery events and sends").click()
+        expect(page.get_by_text("No delivery events.")).to_be_visible()
+        shoot(page, "email-events")

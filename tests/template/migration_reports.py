@@ -10,6 +10,7 @@ EVERY_REVISION = frozenset(
         "omnistack_auth_0001",
         "omnistack_jobs_0001",
         "omnistack_email_0001",
+        "omnistack_email_0002",
         "omnistack_billing_0001",
         "omnistack_billing_0002",
         "omnistack_ai_0001",

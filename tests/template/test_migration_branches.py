@@ -322,6 +322,7 @@ def test_copier_update_adding_modules_creates_their_tables_and_keeps_the_rows(
     assert (project / "NOTICE.md").is_file()
     assert applied_revisions(upgraded.stdout) == {
         "omnistack_email_0001",
+        "omnistack_email_0002",
         "omnistack_billing_0001",
         "omnistack_billing_0002",
     }
