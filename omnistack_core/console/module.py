@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
@@ -67,8 +66,6 @@ class ConsoleModule(Module[ConsoleSettings]):
     def _available(self) -> list[str]:
         available = []
         for section in self.sections:
-            if importlib.util.find_spec(f"omnistack_core.console.{section}_pages") is None:
-                continue  # TODO(#21): the section's pages are still being written
             try:
                 importlib.import_module(f"omnistack_core.{section}")
             except ImportError:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,8 +22,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from redis import Redis
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from omnistack_core.ai import AIModule, ai_metadata, ai_usage
 from omnistack_core.auth import AuthModule, auth_metadata, mint_dev_token
 from omnistack_core.billing import billing_metadata
 from omnistack_core.console import mint_link
@@ -443,3 +446,62 @@ def test_remove_a_suppression(page: Page, empty_postgres_url: str) -> None:
         page.get_by_role("link", name="Recent delivery events and sends").click()
         expect(page.get_by_text("No delivery events.")).to_be_visible()
         shoot(page, "email-events")
+
+
+def test_ai_spend_by_model_and_a_quota_reset(
+    page: Page, empty_postgres_url: str, redis_url: str
+) -> None:
+    async def prepare() -> None:
+        await create_tables_at(empty_postgres_url, ai_metadata)
+        engine = create_async_engine(empty_postgres_url)
+        now = datetime.now(UTC)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    insert(ai_usage),
+                    [
+                        {
+                            "id": f"u{number}",
+                            "user_id": f"user-{number % 3}",
+                            "provider": "openai" if number % 2 else "anthropic",
+                            "model": "gpt-4o-mini" if number % 2 else "claude-haiku",
+                            "input_tokens": 1000,
+                            "output_tokens": 100,
+                            "cached_tokens": 0,
+                            "cost": 0.002,
+                            "request_id": None,
+                            "created_at": now - timedelta(minutes=number),
+                        }
+                        for number in range(12)
+                    ],
+                )
+        finally:
+            await engine.dispose()
+
+    off_the_loop(prepare)
+    app = console_app(
+        [AIModule()],
+        database_url=empty_postgres_url,
+        redis_url=redis_url,
+        ai_record_usage=True,
+        ai_quota_tokens=100_000,
+    )
+    with serving(app) as base:
+        sign_in(page, base)
+        page.get_by_role("link", name="AI").click()
+        expect(page.get_by_role("row").filter(has_text="user-1")).to_contain_text("4")
+        page.get_by_label("Totals by").select_option("model")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_role("row").filter(has_text="openai:gpt-4o-mini")).to_contain_text(
+            "0.0120"
+        )
+        assert unlabelled_controls(page) == []
+        shoot(page, "ai")
+        page.get_by_role("link", name="A user's quota").click()
+        page.get_by_label("User id").fill("user-1")
+        page.get_by_label("User id").press("Enter")
+        expect(page.locator("#tokens-used")).to_have_text("0")
+        shoot(page, "ai-quota")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Reset this user's quota").click()
+        expect(page.get_by_role("status")).to_contain_text("Quota reset")
