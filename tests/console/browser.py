@@ -7,7 +7,6 @@ with the reason, unless ``OMNISTACK_REQUIRE_SERVICES=1`` makes that a failure.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
@@ -22,12 +21,9 @@ from fastapi import FastAPI
 
 from omnistack_core.testing.pytest_plugin import services_required
 
-CHROMIUM = os.environ.get("OMNISTACK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = "/usr/bin/chromium"
 REPOSITORY = Path(__file__).resolve().parents[2]
-ARTIFACTS = (
-    Path(os.environ.get("OMNISTACK_TEST_ARTIFACTS", REPOSITORY / "build" / "test-artifacts"))
-    / "console"
-)
+ARTIFACTS = REPOSITORY / "build" / "test-artifacts" / "console"
 
 
 def require_chromium() -> str:

@@ -1,7 +1,7 @@
 """The console in Chromium: the issue's scenarios, as an operator goes through them.
 
-Each page visited is saved as a screenshot under ``build/test-artifacts/console/`` (or
-``$OMNISTACK_TEST_ARTIFACTS/console``); the docs show them.
+Each page visited is saved as a screenshot under ``build/test-artifacts/console/``; the docs
+show them (``docs/images/console/``).
 """
 
 from __future__ import annotations
