@@ -18,10 +18,10 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
@@ -66,6 +66,30 @@ class BadFormError(Exception):
     """A state-changing request without a valid CSRF token."""
 
 
+class SectionMissingError(Exception):
+    """A section's pages exist (its extra is installed) but its module is not in this app."""
+
+    def __init__(self, section: str) -> None:
+        super().__init__(section)
+        self.section = section
+
+
+def section(name: str) -> Callable[..., Coroutine[Any, Any, None]]:
+    """A dependency of a section's pages: 404 unless the app installs the module ``name``.
+
+    It asks for the operator first, so strangers learn nothing of which modules are there.
+    """
+
+    async def installed(
+        request: Request,
+        operator: Annotated[Operator, Depends(current_operator)],  # noqa: ARG001
+    ) -> None:
+        if not ConsoleState.of(request.app).installed(request.app, name):
+            raise SectionMissingError(name)
+
+    return installed
+
+
 class ConsoleRoute(APIRoute):
     """Renders the console's access failures as pages: a redirect, a 403, a refused form."""
 
@@ -85,6 +109,15 @@ class ConsoleRoute(APIRoute):
                 state = ConsoleState.of(request.app)
                 response = state.render(
                     request, "denied.html", status_code=403, reason=exc.reason, title="Forbidden"
+                )
+            except SectionMissingError as exc:
+                state = ConsoleState.of(request.app)
+                response = state.render(
+                    request,
+                    "denied.html",
+                    status_code=404,
+                    title="Not here",
+                    reason=f"This service does not install the {exc.section} module.",
                 )
             except BadFormError:
                 state = ConsoleState.of(request.app)

@@ -23,12 +23,18 @@ from omnistack_core.console.access import (
     Operator,
     current_operator,
     form_of,
+    section,
 )
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
 from omnistack_core.console.state import ConsoleState
 from omnistack_core.installation import Installation
 
-router = APIRouter(prefix=PREFIX + "/ai", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(
+    prefix=PREFIX + "/ai",
+    route_class=ConsoleRoute,
+    include_in_schema=False,
+    dependencies=[Depends(section("ai"))],
+)
 
 WINDOWS = {
     "1h": timedelta(hours=1),

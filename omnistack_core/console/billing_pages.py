@@ -23,11 +23,17 @@ from omnistack_core.console.access import (
     Operator,
     current_operator,
     form_of,
+    section,
 )
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
 from omnistack_core.console.state import ConsoleState
 
-router = APIRouter(prefix=PREFIX + "/billing", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(
+    prefix=PREFIX + "/billing",
+    route_class=ConsoleRoute,
+    include_in_schema=False,
+    dependencies=[Depends(section("billing"))],
+)
 
 _NOTICES = {
     "replayed": "The event was processed.",

@@ -21,6 +21,7 @@ from omnistack_core.console.access import (
     Operator,
     current_operator,
     form_of,
+    section,
 )
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
 from omnistack_core.console.state import ConsoleState
@@ -28,7 +29,12 @@ from omnistack_core.db import Database
 from omnistack_core.email import EmailModule, SuppressionList
 from omnistack_core.installation import Installation
 
-router = APIRouter(prefix=PREFIX + "/email", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(
+    prefix=PREFIX + "/email",
+    route_class=ConsoleRoute,
+    include_in_schema=False,
+    dependencies=[Depends(section("email"))],
+)
 
 # The delivery event types of Resend, from least to most final, to name a send's status.
 _STATUS_ORDER = (
@@ -44,10 +50,10 @@ _STATUS_ORDER = (
 
 def _suppressions(request: Request) -> SuppressionList:
     found = EmailModule.of(request.app).suppressions
-    return found if found is not None else SuppressionList(installation_database(request))
+    return found if found is not None else SuppressionList(_database(request))
 
 
-def installation_database(request: Request) -> Database:
+def _database(request: Request) -> Database:
     """The modules' database (a sender built without a suppression list still has one)."""
     return Installation.of(request.app).require_database()
 

@@ -13,13 +13,25 @@ from fastapi.responses import RedirectResponse
 from starlette.applications import Starlette
 
 from omnistack_core.console import audit
-from omnistack_core.console.access import PREFIX, ConsoleRoute, Operator, current_operator, form_of
+from omnistack_core.console.access import (
+    PREFIX,
+    ConsoleRoute,
+    Operator,
+    current_operator,
+    form_of,
+    section,
+)
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
 from omnistack_core.console.state import ConsoleState
 from omnistack_core.jobs import FailedJobs, JobsModule, RedisQueue
 from omnistack_core.jobs.serialization import loads
 
-router = APIRouter(prefix=PREFIX + "/jobs", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(
+    prefix=PREFIX + "/jobs",
+    route_class=ConsoleRoute,
+    include_in_schema=False,
+    dependencies=[Depends(section("jobs"))],
+)
 
 _IN_PROGRESS = "arq:in-progress:"
 _JOB = "arq:job:"

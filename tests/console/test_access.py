@@ -277,3 +277,14 @@ def test_audit_masks_personal_values() -> None:
         "items": ["x***@y.io"],
     }
     assert json.dumps(masked)
+
+
+async def test_a_section_whose_module_is_not_installed_is_404_to_operators_only() -> None:
+    async with app_client(console_app(), base_url=LOCAL) as client:
+        assert (await client.get("/console/billing")).status_code == 303  # strangers: log in
+        await sign_in(client)
+        missing = await client.get("/console/billing")
+        overview = await client.get("/console")
+    assert missing.status_code == 404
+    assert "does not install the billing module" in missing.text
+    assert 'href="/console/billing"' not in overview.text  # and the navigation leaves it out
