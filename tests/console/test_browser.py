@@ -505,3 +505,25 @@ def test_ai_spend_by_model_and_a_quota_reset(
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Reset this user's quota").click()
         expect(page.get_by_role("status")).to_contain_text("Quota reset")
+
+
+def test_pages_and_actions_work_without_javascript(
+    browser: Browser, jobs_console: str, environment: dict[str, str], redis: Redis
+) -> None:
+    record_failure(environment, "job-nojs")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, jobs_console)
+        for section in ("Jobs", "Overview"):
+            page.get_by_role("link", name=section, exact=True).click()
+            expect(page.get_by_role("heading", level=1)).to_have_text(section)
+        page.goto(f"{jobs_console}/console/jobs/failed")
+        page.get_by_role("link", name="console.unreliable").click()
+        expect(page.get_by_text("ValueError: the provider refused")).to_be_visible()
+        page.get_by_role("button", name="Retry").click()
+        expect(page.get_by_role("status")).to_have_text("Enqueued 1 failed job(s) again.")
+        failed = FailedJobs(redis, environment["JOBS_QUEUE_NAME"])  # type: ignore[arg-type]
+        assert not redis.hexists(failed.key, "job-nojs")
+    finally:
+        context.close()
