@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
+from omnistack_core.console.samples import sampling
 from omnistack_core.console.settings import ConsoleSettings
 from omnistack_core.console.state import ConsoleState
 from omnistack_core.installation import Installation
@@ -107,4 +108,5 @@ class ConsoleModule(Module[ConsoleSettings]):
         installation.provide(
             self.name, ConsoleState(settings, service, key, sections, installation.redis)
         )
-        yield
+        async with sampling(app, settings.console_sample_seconds):
+            yield

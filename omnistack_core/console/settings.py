@@ -31,6 +31,9 @@ class ConsoleSettings(ModuleSettings):
     """How long a console session cookie lasts after a link is used."""
     console_link_minutes: int = Field(default=10, ge=1, le=24 * 60)
     """How long a link ``omnistack console-link`` prints stays usable (once)."""
+    console_sample_seconds: float = Field(default=60.0, ge=0)
+    """How often readiness is sampled for the overview's recent history (0: only when the
+    overview is opened)."""
     console_page_size: int = Field(default=50, ge=5, le=500)
     """Rows per page of every list."""
 

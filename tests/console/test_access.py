@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -11,7 +12,7 @@ import pytest
 
 from omnistack_core.auth import AuthModule, mint_dev_token
 from omnistack_core.cli import main
-from omnistack_core.console import mint_link
+from omnistack_core.console import ConsoleModule, mint_link
 from omnistack_core.console.access import SESSION_COOKIE
 from omnistack_core.testing import app_client
 from tests.console.service import SECRET_KEY, console_app
@@ -288,3 +289,18 @@ async def test_a_section_whose_module_is_not_installed_is_404_to_operators_only(
     assert missing.status_code == 404
     assert "does not install the billing module" in missing.text
     assert 'href="/console/billing"' not in overview.text  # and the navigation leaves it out
+
+
+async def test_readiness_is_sampled_in_the_background_for_the_overview() -> None:
+    app = console_app(console_sample_seconds=0.02)
+    async with app_client(app, base_url=LOCAL) as client:
+        state = ConsoleModule.of(app)
+        for _ in range(500):
+            if len(state.history) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        await sign_in(client)
+        page = await client.get("/console")
+    assert len(state.history) >= 3  # two in the background, one for the page
+    assert {sample.readiness for sample in state.history} == {"ok"}
+    assert page.text.count("<td>ok</td>") >= 3
