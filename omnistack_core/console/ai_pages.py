@@ -70,13 +70,13 @@ async def usage(
     start = _moment(since) or end - WINDOWS.get(window, WINDOWS["24h"])
     recording = bool(getattr(Installation.of(request.app).settings, "ai_record_usage", False))
     limit = state.settings.console_page_size
-    cursor = decode_cursor(after)
+    cursor = decode_cursor(after, *([str] if group == "user" else [str, str]))
     rows = await usage_totals(
         Installation.of(request.app).require_database(),
         by=group,
         since=start,
         until=end,
-        after=tuple(str(part) for part in cursor) if cursor else None,
+        after=cursor,
         limit=limit + 1,
     )
     # Later pages keep the window the first one computed, so "now" moving does not shift them.

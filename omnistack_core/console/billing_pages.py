@@ -1,6 +1,7 @@
 """Billing: Stripe's webhook events (filter, read, replay the failed) and a user's account.
 
-The actions are the billing module's own: :meth:`WebhookIngest.replay` and
+The actions are the billing module's own:
+:meth:`~omnistack_core.billing.WebhookIngest.replay` and
 :meth:`~omnistack_core.billing.WebhookIngest.replay_failed` (what ``omnistack billing
 replay`` runs), :meth:`~omnistack_core.billing.StripeBilling.sync_user` (``billing sync``
 for one user).
@@ -25,7 +26,7 @@ from omnistack_core.console.access import (
     form_of,
     section,
 )
-from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
+from omnistack_core.console.pagination import decode_cursor, encode_cursor, moment, page_url
 from omnistack_core.console.state import ConsoleState
 
 router = APIRouter(
@@ -67,10 +68,10 @@ async def events(
     state = ConsoleState.of(request.app)
     webhooks = BillingModule.webhooks(request.app)
     limit = state.settings.console_page_size
-    cursor = decode_cursor(after)
+    cursor = decode_cursor(after, moment, str)
     start, end = _day(since), _day(until)
     rows = await webhooks.events(
-        after=(datetime.fromisoformat(cursor[0]), str(cursor[1])) if cursor else None,
+        after=(cursor[0], cursor[1]) if cursor else None,
         limit=limit + 1,
         event_type=type or None,
         outcome=outcome if outcome in ("processed", "failed") else None,  # type: ignore[arg-type]

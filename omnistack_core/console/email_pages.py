@@ -7,7 +7,6 @@ page; the audit log masks them.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -23,7 +22,7 @@ from omnistack_core.console.access import (
     form_of,
     section,
 )
-from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
+from omnistack_core.console.pagination import decode_cursor, encode_cursor, moment, page_url
 from omnistack_core.console.state import ConsoleState
 from omnistack_core.db import Database
 from omnistack_core.email import EmailModule, SuppressionList
@@ -71,9 +70,9 @@ async def suppressions(
     """Suppressed addresses in address order, optionally those starting with ``search``."""
     state = ConsoleState.of(request.app)
     limit = state.settings.console_page_size
-    cursor = decode_cursor(after)
+    cursor = decode_cursor(after, str)
     rows = await _suppressions(request).page(
-        after=str(cursor[0]) if cursor else None, limit=limit + 1, search=search
+        after=cursor[0] if cursor else None, limit=limit + 1, search=search
     )
     next_url = None
     if len(rows) > limit:
@@ -135,9 +134,9 @@ async def delivery_events(
     """Delivery events newest first, and the sends they tell of with their latest status."""
     state = ConsoleState.of(request.app)
     limit = state.settings.console_page_size
-    cursor = decode_cursor(after)
+    cursor = decode_cursor(after, moment, str)
     rows = await _suppressions(request).delivery_events(
-        after=(datetime.fromisoformat(cursor[0]), str(cursor[1])) if cursor else None,
+        after=(cursor[0], cursor[1]) if cursor else None,
         limit=limit + 1,
     )
     next_url = None

@@ -93,13 +93,13 @@ async def queued(
     if queue is not None:
         name = queue.settings.jobs_queue_name
         limit = state.settings.console_page_size
-        cursor = decode_cursor(after)
+        cursor = decode_cursor(after, float, str)
         if cursor is None:
             found = await queue.pool.zrangebyscore(
                 name, "-inf", "+inf", start=0, num=limit + 1, withscores=True
             )
         else:
-            score, last = float(cursor[0]), str(cursor[1])
+            score, last = cursor
             ties = int(await queue.pool.zcount(name, score, score))
             found = [
                 (member, member_score)
@@ -179,10 +179,10 @@ async def failed(
     total = 0
     if queue is not None:
         store = _failed(queue)
-        cursor = decode_cursor(after)
+        cursor = decode_cursor(after, float, str)
         limit = state.settings.console_page_size
         entries = await store.page(
-            after=(float(cursor[0]), str(cursor[1])) if cursor else None,
+            after=(cursor[0], cursor[1]) if cursor else None,
             limit=limit + 1,
             job=job or None,
         )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,15 +20,28 @@ def encode_cursor(*key: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, default=str).encode()).decode().rstrip("=")
 
 
-def decode_cursor(text: str) -> list[Any] | None:
-    """The key an ``after=`` value holds; None when it is absent or malformed."""
+def decode_cursor(text: str, *parts: Callable[[Any], Any]) -> tuple[Any, ...] | None:
+    """The key an ``after=`` value holds, each part converted; None when absent or malformed.
+
+    Args:
+        text: The ``after=`` value.
+        *parts: A converter per part of the key (``float``, ``str``, :func:`moment`): a value
+            with another number of parts, or one a converter refuses, is no cursor.
+    """
     if not text:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except ValueError:
+        if not isinstance(value, list) or len(value) != len(parts):
+            return None
+        return tuple(convert(part) for convert, part in zip(parts, value, strict=True))
+    except (ValueError, TypeError):  # a hand-edited URL: start from the first page
         return None
-    return value if isinstance(value, list) else None
+
+
+def moment(text: str) -> datetime:
+    """A cursor's time part: ISO 8601, as :func:`encode_cursor` wrote it."""
+    return datetime.fromisoformat(text)
 
 
 def page_url(path: str, filters: dict[str, str], after: str | None = None) -> str:

@@ -161,3 +161,12 @@ async def test_without_redis_the_pages_say_jobs_run_in_process() -> None:
         failed = await http.get("/console/jobs/failed")
     assert "no queue to show" in queued.text
     assert "No failed jobs." in failed.text
+
+
+async def test_a_hand_edited_cursor_shows_the_first_page(
+    client: httpx.AsyncClient, redis: Redis, queue_name: str
+) -> None:
+    await fail(redis, queue_name, "a", "tests.record", 1.0)
+    for url in ("/console/jobs/failed?after=garbage", "/console/jobs?after=WyJ4Il0"):
+        assert (await client.get(url)).status_code == 200
+    assert ids_on(await client.get("/console/jobs/failed?after=WyJ4IiwgMV0")) == ["a"]
