@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from omnistack_core import Settings, create_app, load_settings, settings_class_for
 from omnistack_core.ai import AIModule, ai_metadata, ai_usage
@@ -164,6 +164,20 @@ async def fill(app: FastAPI, redis_url: str, queue: str) -> None:
         await redis.aclose()
 
 
+async def check_counts(app: FastAPI, redis_url: str, queue: str) -> None:
+    """Refuse to time anything unless the data is all there."""
+    async with app.state.database.session() as session:
+        events = await session.scalar(select(func.count()).select_from(billing_events))
+        usage = await session.scalar(select(func.count()).select_from(ai_usage))
+    redis = Redis.from_url(redis_url)
+    try:
+        failed = await FailedJobs(redis, queue).count()
+    finally:
+        await redis.aclose()
+    if (events, failed, usage) != (100_000, 10_000, 50_000):
+        raise RuntimeError(f"filled {events} events, {failed} failed jobs, {usage} usage rows")
+
+
 async def deep(client: httpx.AsyncClient, url: str, pages: int = 20) -> str:
     """The URL of the page reached by following "Next page" ``pages`` times from ``url``."""
     for _ in range(pages):
@@ -199,6 +213,7 @@ async def main(requests: int, server: str, redis_url: str) -> None:
         async with app_client(app, base_url="http://localhost") as client:
             started = time.perf_counter()
             await fill(app, redis_url, queue)
+            await check_counts(app, redis_url, queue)
             print(
                 f"filled in {time.perf_counter() - started:.1f} s: 100,000 webhook events, "
                 "10,000 failed jobs, 50,000 AI usage rows"
