@@ -21,19 +21,22 @@ from fastapi import FastAPI
 
 from omnistack_core.testing.pytest_plugin import services_required
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's package first (what .ci/run installs), then Chrome where a CI image has it instead.
+CANDIDATES = ("/usr/bin/chromium", "chromium", "google-chrome")
 REPOSITORY = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPOSITORY / "build" / "test-artifacts" / "console"
 
 
 def require_chromium() -> str:
     """Chromium's path; skips (or fails, where services are required) when it is missing."""
-    if shutil.which(CHROMIUM) is None:
-        reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if services_required():
-            pytest.fail(f"{reason} (OMNISTACK_REQUIRE_SERVICES=1)", pytrace=False)
-        pytest.skip(reason)
-    return CHROMIUM
+    for candidate in CANDIDATES:
+        found = shutil.which(candidate)
+        if found is not None:
+            return found
+    reason = "Chromium is not installed (apt-get install chromium)"
+    if services_required():
+        pytest.fail(f"{reason} (OMNISTACK_REQUIRE_SERVICES=1)", pytrace=False)
+    pytest.skip(reason)
 
 
 def free_port() -> int:
