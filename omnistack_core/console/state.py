@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 # The sections in navigation order: (module whose installation shows it, path, label).
-SECTIONS = (
+NAVIGATION = (
     ("", "", "Overview"),
     ("jobs", "/jobs", "Jobs"),
     ("billing", "/billing", "Billing"),
@@ -122,7 +122,7 @@ class ConsoleState:
         app = request.app
         nav = [
             (f"/console{path}", label)
-            for module, path, label in SECTIONS
+            for module, path, label in NAVIGATION
             if not module or self.installed(app, module)
         ]
         page = self.templates.get_template(template).render(
