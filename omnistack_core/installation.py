@@ -373,6 +373,8 @@ def attach(
             register_check(app, check)
         for router in module.routers(settings):
             app.include_router(router, prefix=prefix)
+        for page in module.pages(settings):
+            app.include_router(page)
     return installation
 
 

@@ -62,6 +62,13 @@ class Module(Generic[SettingsT]):
         """Routers to mount under the app's API prefix (``/api/v1``)."""
         return ()
 
+    def pages(self, settings: SettingsT) -> Sequence[APIRouter]:
+        """Routers mounted at the app's root, outside the API prefix: pages for people.
+
+        The console's ``/console`` is one; API routes belong in :meth:`routers`.
+        """
+        return ()
+
     def health_checks(self, settings: SettingsT) -> Sequence[HealthCheck]:
         """Checks added to readiness (``GET /api/v1/public/health/ready``)."""
         return ()

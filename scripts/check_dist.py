@@ -40,6 +40,12 @@ EXTRAS = {
     f"{PACKAGE}.auth": "auth",
     f"{PACKAGE}.billing": "billing",
     f"{PACKAGE}.cli.http_bounds": "serve",
+    f"{PACKAGE}.console": "console",
+    # Each console section acts through its module, so it needs that module's extra too.
+    **{
+        f"{PACKAGE}.console.{section}_pages": f"console,{section}"
+        for section in ("ai", "billing", "email", "jobs")
+    },
     f"{PACKAGE}.db.adoption": "migrations",
     f"{PACKAGE}.db.lint": "migrations",
     f"{PACKAGE}.db.migrations": "migrations",

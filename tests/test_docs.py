@@ -37,6 +37,7 @@ SETTINGS_MODULES = {
     "omnistack_core.email": "EmailSettings",
     "omnistack_core.billing": "BillingSettings",
     "omnistack_core.ai": "AISettings",
+    "omnistack_core.console": "ConsoleSettings",
 }
 
 # Upper-case names the pages may show in code that are not settings, each with where it is
@@ -291,11 +292,14 @@ def every_variable() -> list[Variable]:
         from omnistack_core.ai import AIModule  # noqa: PLC0415 - each needs its extra
         from omnistack_core.auth import AuthModule  # noqa: PLC0415
         from omnistack_core.billing import BillingModule  # noqa: PLC0415
+        from omnistack_core.console import ConsoleModule  # noqa: PLC0415
         from omnistack_core.email import EmailModule  # noqa: PLC0415
         from omnistack_core.jobs import JobsModule  # noqa: PLC0415
     except ImportError as exc:
         pytest.skip(f"the modules need every extra: {exc}")
-    return variables_of([AuthModule(), JobsModule(), EmailModule(), BillingModule(), AIModule()])
+    return variables_of(
+        [AuthModule(), JobsModule(), EmailModule(), BillingModule(), AIModule(), ConsoleModule()]
+    )
 
 
 def library_constants() -> set[str]:

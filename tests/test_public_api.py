@@ -30,6 +30,12 @@ PUBLIC_MODULES = [
             importlib.util.find_spec("stripe") is None, reason="needs the billing extra"
         ),
     ),
+    pytest.param(
+        "omnistack_core.console",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("jinja2") is None, reason="needs the console extra"
+        ),
+    ),
     "omnistack_core.db",
     pytest.param(
         "omnistack_core.email",

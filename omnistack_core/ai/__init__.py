@@ -52,6 +52,7 @@ from omnistack_core.ai.types import (
     Usage,
 )
 from omnistack_core.ai.usage import UsageHook, UsageRecord, UsageRecorder, ai_metadata, ai_usage
+from omnistack_core.ai.usage_report import UsageTotal, usage_totals
 
 __all__ = [
     "AI",
@@ -89,6 +90,7 @@ __all__ = [
     "UsageHook",
     "UsageRecord",
     "UsageRecorder",
+    "UsageTotal",
     "ai_client",
     "ai_metadata",
     "ai_usage",
@@ -96,4 +98,5 @@ __all__ = [
     "response_body",
     "sse_response",
     "tool",
+    "usage_totals",
 ]

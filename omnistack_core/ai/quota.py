@@ -151,6 +151,31 @@ class Quota:
             return int(tokens or 0), int(calls or 0)
         return self._local.get(token_key, 0), self._local.get(call_key, 0)
 
+    def window_ends_in(self) -> int:
+        """Seconds until the current window ends and every budget starts afresh."""
+        now = int(time.time())
+        return (now // self.window_seconds + 1) * self.window_seconds - now
+
+    async def reset(self, user_id: str) -> tuple[int, int]:
+        """Give the user their whole budget back for the current window.
+
+        Calls in flight settle against the fresh budget, which may then show a little less
+        than zero used; the next window starts clean either way.
+
+        Returns:
+            The tokens and calls they had used (or reserved) before the reset.
+        """
+        window = int(time.time()) // self.window_seconds
+        token_key, call_key = self._keys(user_id, window)
+        before = await self.spent(user_id)
+        if self._redis is not None:
+            await self._redis.delete(token_key, call_key)
+        else:
+            async with self._lock:
+                self._local.pop(token_key, None)
+                self._local.pop(call_key, None)
+        return before
+
     def _keys(self, user_id: str, window: int) -> tuple[str, str]:
         base = f"{self._prefix}:{window}:{user_id}"
         return f"{base}:tokens", f"{base}:calls"

@@ -33,10 +33,16 @@ from omnistack_core.billing.errors import (
     StripeCardError,
     WebhookSignatureError,
 )
+from omnistack_core.billing.event_log import StoredEvent
 from omnistack_core.billing.module import BillingModule
 from omnistack_core.billing.plans import Plan
 from omnistack_core.billing.settings import BillingSettings
-from omnistack_core.billing.stripe_billing import CheckoutSession, StripeBilling, SyncReport
+from omnistack_core.billing.stripe_billing import (
+    BillingAccount,
+    CheckoutSession,
+    StripeBilling,
+    SyncReport,
+)
 from omnistack_core.billing.subscriptions import ACTIVE_STATUSES, Subscription
 from omnistack_core.billing.tables import (
     billing_customers,
@@ -52,6 +58,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "CHECKOUT_PATH",
     "Billing",
+    "BillingAccount",
     "BillingConflictError",
     "BillingError",
     "BillingEventHandler",
@@ -60,6 +67,7 @@ __all__ = [
     "CheckoutSession",
     "PaymentRequiredError",
     "Plan",
+    "StoredEvent",
     "StripeApiError",
     "StripeBilling",
     "StripeCardError",

@@ -69,6 +69,25 @@ class SyncReport:
     corrected: int
 
 
+@dataclass(frozen=True, slots=True)
+class BillingAccount:
+    """A user's billing as the database holds it.
+
+    Attributes:
+        user_id: The auth provider's user id.
+        customer_id: Their Stripe customer.
+        email: The email the customer was created with.
+        subscriptions: Their subscriptions, those granting access first.
+        features: Their active Stripe Entitlements features.
+    """
+
+    user_id: str
+    customer_id: str
+    email: str | None
+    subscriptions: tuple[Subscription, ...]
+    features: frozenset[str]
+
+
 class StripeBilling:
     """Billing for the service's users, on Stripe.
 
@@ -272,9 +291,35 @@ class StripeBilling:
 
         Rows that already hold Stripe's state are left alone; the rest are replaced.
         """
-        customers = subscriptions = corrected = 0
         async with self.database.session() as session:
             customer_ids = list(await session.scalars(select(billing_customers.c.customer_id)))
+        return await self._sync_customers(customer_ids)
+
+    async def sync_user(self, user_id: str) -> SyncReport:
+        """:meth:`sync` for one user: their customer's subscriptions, fetched from Stripe."""
+        async with self.database.session() as session:
+            customer_id = await customer_of_user(session, user_id)
+        return await self._sync_customers([customer_id] if customer_id else [])
+
+    async def account(self, user_id: str) -> BillingAccount | None:
+        """What the database holds of ``user_id``'s billing; None before their first checkout."""
+        table = billing_customers
+        async with self.database.session() as session:
+            customer = (
+                await session.execute(select(table).where(table.c.user_id == user_id))
+            ).first()
+            if customer is None:
+                return None
+            return BillingAccount(
+                user_id=user_id,
+                customer_id=customer.customer_id,
+                email=customer.email,
+                subscriptions=tuple(await subscriptions_of_user(session, user_id)),
+                features=await features_of_user(session, user_id),
+            )
+
+    async def _sync_customers(self, customer_ids: list[str]) -> SyncReport:
+        customers = subscriptions = corrected = 0
         for customer_id in customer_ids:
             customers += 1
             for obj in await self.api.list_subscriptions(customer_id):

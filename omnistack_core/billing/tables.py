@@ -81,4 +81,7 @@ billing_events = Table(
     Column("payload", JSON, nullable=False),
     # ``billing replay`` looks for events that were not processed.
     Index("ix_billing_events_unprocessed", "processed_at", "received_at"),
+    # The console pages through events newest first, of every type or of one.
+    Index("ix_billing_events_received", "received_at", "id"),
+    Index("ix_billing_events_type_received", "type", "received_at", "id"),
 )

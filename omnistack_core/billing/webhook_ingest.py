@@ -19,6 +19,13 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnistack_core.billing.event_log import (
+    EventCursor,
+    Outcome,
+    StoredEvent,
+    get_event,
+    list_events,
+)
 from omnistack_core.billing.metrics import count_webhook_event
 from omnistack_core.billing.stripe_billing import StripeBilling
 from omnistack_core.billing.subscriptions import (
@@ -126,6 +133,46 @@ class WebhookIngest:
             else:
                 processed += 1
         return processed, failed
+
+    async def replay(self, event_id: str) -> IngestOutcome | None:
+        """Run the stored event ``event_id`` again through the webhook's path.
+
+        Returns:
+            ``processed``; ``duplicate`` when it had been processed already; None when no
+            such event is stored.
+
+        Raises:
+            Exception: Whatever a handler raised, after the attempt was recorded.
+        """
+        stored = await get_event(self.billing.database, event_id)
+        if stored is None or stored.payload is None:
+            return None
+        return await self.ingest(event_from_payload(stored.payload))
+
+    async def events(
+        self,
+        *,
+        after: EventCursor | None = None,
+        limit: int = 50,
+        event_type: str | None = None,
+        outcome: Outcome | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]:
+        """A page of the stored events, newest first (see :func:`list_events`)."""
+        return await list_events(
+            self.billing.database,
+            after=after,
+            limit=limit,
+            event_type=event_type,
+            outcome=outcome,
+            since=since,
+            until=until,
+        )
+
+    async def event(self, event_id: str) -> StoredEvent | None:
+        """The stored event ``event_id`` with its payload, or None."""
+        return await get_event(self.billing.database, event_id)
 
     async def _claim(self, session: AsyncSession, event: StripeEvent) -> bool:
         now = datetime.now(UTC)

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from omnistack_core import __version__
-from omnistack_core.cli import auth, billing, config, db, dev, jobs, platform, serve
+from omnistack_core.cli import auth, billing, config, console, db, dev, jobs, platform, serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +31,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnistack", description="OmniStack service tools.")
     parser.add_argument("--version", action="version", version=f"omnistack-core {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (config, platform, auth, db, jobs, billing, dev, serve):
+    for group in (config, platform, auth, db, jobs, billing, console, dev, serve):
         group.add_commands(commands)
     return parser

@@ -1,4 +1,4 @@
-"""``omnistack worker-check`` and ``omnistack jobs failed|retry``: the queue in Redis."""
+"""``omnistack worker-check`` and ``omnistack jobs failed|retry|discard``: the queue in Redis."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from omnistack_core.settings import load_settings
 
 
 def add_commands(commands: Any) -> None:
-    """Add ``worker-check`` and ``jobs failed|retry``."""
+    """Add ``worker-check`` and ``jobs failed|retry|discard``."""
     check = commands.add_parser(
         "worker-check",
         help="exit 0 when a jobs worker refreshed its health key recently (a health command)",
@@ -30,6 +30,9 @@ def add_commands(commands: Any) -> None:
     retry = jobs_commands.add_parser("retry", help="enqueue a failed job again")
     retry.add_argument("job_id", help="the id `omnistack jobs failed` shows")
     retry.set_defaults(handler=_jobs_retry)
+    discard = jobs_commands.add_parser("discard", help="forget a failed job without running it")
+    discard.add_argument("job_id", help="the id `omnistack jobs failed` shows")
+    discard.set_defaults(handler=_jobs_discard)
 
 
 def _jobs_settings() -> Any:
@@ -109,28 +112,40 @@ def _jobs_retry(arguments: argparse.Namespace) -> int:
     from omnistack_core.jobs.worker import redis_settings  # noqa: PLC0415
 
     async def retry(client: Any) -> int:
-        entry = await FailedJobs(client, settings.jobs_queue_name).take(arguments.job_id)
-        if entry is None:
-            print(f"no failed job {arguments.job_id}", file=sys.stderr)
-            return 1
         pool = await create_pool(
             redis_settings(settings.redis_url.get_secret_value()),
             job_serializer=dumps,
             job_deserializer=loads,
         )
         try:
-            # A new id: the failed job's own stays taken while arq keeps its result.
-            job_id = f"{entry.job_id}:retry:{int(entry.failed_at)}"
-            await pool.enqueue_job(
-                entry.job,
-                *entry.args,
-                _job_id=job_id,
-                _queue_name=settings.jobs_queue_name,
-                **entry.kwargs,
-            )
+            failed = FailedJobs(client, settings.jobs_queue_name)
+            entry = await failed.get(arguments.job_id)
+            job_id = await failed.retry(arguments.job_id, pool)
         finally:
             await pool.aclose()
+        if entry is None or job_id is None:
+            print(f"no failed job {arguments.job_id}", file=sys.stderr)
+            return 1
         print(f"enqueued {entry.job} again as {job_id}")
         return 0
 
     return asyncio.run(_with_redis(settings, retry))
+
+
+def _jobs_discard(arguments: argparse.Namespace) -> int:
+    try:
+        settings = _jobs_settings()
+    except (ConfigurationError, ImportError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    from omnistack_core.jobs import FailedJobs  # noqa: PLC0415 - the jobs extra
+
+    async def discard(client: Any) -> int:
+        entry = await FailedJobs(client, settings.jobs_queue_name).discard(arguments.job_id)
+        if entry is None:
+            print(f"no failed job {arguments.job_id}", file=sys.stderr)
+            return 1
+        print(f"discarded {entry.job} {entry.job_id}")
+        return 0
+
+    return asyncio.run(_with_redis(settings, discard))

@@ -4,7 +4,8 @@ Services generated before the modules' branches created the modules' tables in t
 first revision. Their databases already hold those tables, so the branches' first revisions
 must not run there: :func:`adopt` checks that the tables are what the first revision would
 make and records that revision as applied (Alembic's ``stamp``), touching no row. Where the
-tables differ it refuses and says how.
+tables differ it refuses and says how. An index that a later revision of the branch creates
+is not a difference: the first revision never made it, and the upgrade after adoption will.
 """
 
 from __future__ import annotations
@@ -127,16 +128,44 @@ def _judge(
     if not set(inspect(connection).get_table_names()) & tables:
         return Adoption(label, first, "nothing to adopt")
     context = MigrationContext.configure(connection, opts={"compare_type": True})
+    later = _later_sources(script, label, first)
     differences = [
         _describe(difference)
         for tables_metadata in metadata
         for difference in compare_metadata(context, tables_metadata)
-        if _table_of(difference) in tables
+        if _table_of(difference) in tables and not _made_later(difference, later)
     ]
     connection.rollback()
     if differences:
         return Adoption(label, first, "refused", tuple(differences))
     return Adoption(label, first, "adopted")
+
+
+def _later_sources(script: ScriptDirectory, label: str, first: str) -> str:
+    """The source of the branch's revisions after ``first``, where later indexes are named."""
+    sources = [
+        Path(revision.path).read_text(encoding="utf-8")
+        for revision in script.walk_revisions()
+        if revision.revision != first and label in _branch_of(script, revision.revision)
+    ]
+    return "\n".join(sources)
+
+
+def _branch_of(script: ScriptDirectory, revision: str) -> set[str]:
+    labels: set[str] = set()
+    for ancestor in script.iterate_revisions(revision, "base"):
+        labels |= set(ancestor.branch_labels)
+    return labels
+
+
+def _made_later(difference: Any, later_sources: str) -> bool:
+    # Indexes only: their names are unique in a database and written out in the revision
+    # that creates them (op.f("ix_...")), so finding one there is not a coincidence.
+    entry = _entry(difference)
+    if str(entry[0]) != "add_index":
+        return False
+    name = getattr(entry[1], "name", None)
+    return bool(name) and f'"{name}"' in later_sources
 
 
 def _stamp(connection: Connection, config: Any, revision: str) -> None:

@@ -51,6 +51,8 @@ from omnistack_core.email.sender import (
 )
 from omnistack_core.email.settings import EmailSettings
 from omnistack_core.email.suppression import (
+    DeliveryEvent,
+    Suppression,
     SuppressionList,
     email_metadata,
     email_suppressions,
@@ -72,6 +74,7 @@ __all__ = [
     "Address",
     "Attachment",
     "ConsoleProvider",
+    "DeliveryEvent",
     "EmailDeliveryError",
     "EmailError",
     "EmailEvent",
@@ -90,6 +93,7 @@ __all__ = [
     "RenderedEmail",
     "SendResult",
     "SentEmail",
+    "Suppression",
     "SuppressionList",
     "WebhookReceiver",
     "WebhookVerificationError",

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Column, DateTime, String, Table, delete, select
+from sqlalchemy import Column, DateTime, Index, String, Table, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnistack_core.db import Database, new_metadata
@@ -48,6 +49,8 @@ email_webhook_events = Table(
     Column("type", String(100), nullable=False, doc="The provider's event type."),
     Column("email_id", String(255), nullable=True, doc="The provider's id of the email."),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # The console pages through delivery events newest first.
+    Index("ix_email_webhook_events_received", "received_at", "id"),
 )
 
 
@@ -81,6 +84,42 @@ def suppressible_address(value: object) -> str | None:
     # email_validator refuses control characters (NUL) and holds addresses to 254
     # characters; the column's own bound is checked too, whatever the validator's version.
     return address if len(address) <= _ADDRESS_CHARS else None
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A suppressed address and why.
+
+    Attributes:
+        address: The bare address, in lower case.
+        reason: bounced, complained, suppressed or manual.
+        detail: The provider's reason, when it gave one.
+        event_id: The webhook that suppressed it.
+        created_at: When.
+    """
+
+    address: str
+    reason: str
+    detail: str | None
+    event_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEvent:
+    """A delivery event the webhook handled: ``email.delivered`` of one email, say.
+
+    Attributes:
+        id: The webhook's id.
+        type: The provider's event type.
+        email_id: The provider's id of the email.
+        received_at: When it arrived.
+    """
+
+    id: str
+    type: str
+    email_id: str | None
+    received_at: datetime
 
 
 def mailbox(address: str) -> str:
@@ -162,6 +201,49 @@ class SuppressionList:
         if added:
             logger.info("Suppressed %s: %s", masked_address(bare), reason)
         return added
+
+    async def page(
+        self, *, after: str | None = None, limit: int = 50, search: str = ""
+    ) -> list[Suppression]:
+        """A page of suppressed addresses in address order (the primary key's).
+
+        Args:
+            after: The last address of the previous page.
+            limit: At most this many.
+            search: Only addresses that start with it (case-insensitive).
+        """
+        table = email_suppressions
+        query = select(table).order_by(table.c.address).limit(limit)
+        if after is not None:
+            query = query.where(table.c.address > after)
+        if search:
+            query = query.where(table.c.address.startswith(search.strip().lower(), autoescape=True))
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        return [Suppression(**row._asdict()) for row in rows]
+
+    async def delivery_events(
+        self, *, after: tuple[datetime, str] | None = None, limit: int = 50
+    ) -> list[DeliveryEvent]:
+        """A page of the delivery events the webhook handled, newest received first.
+
+        Args:
+            after: The last event's ``(received_at, id)`` of the previous page.
+            limit: At most this many.
+        """
+        table = email_webhook_events
+        query = select(table).order_by(table.c.received_at.desc(), table.c.id.desc()).limit(limit)
+        if after is not None:
+            received, last_id = after
+            query = query.where(
+                or_(
+                    table.c.received_at < received,
+                    and_(table.c.received_at == received, table.c.id < last_id),
+                )
+            )
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        return [DeliveryEvent(**row._asdict()) for row in rows]
 
     async def remove(self, address: str) -> bool:
         """Send to ``address`` again (after the owner fixed their mailbox, say).

@@ -106,3 +106,19 @@ async def test_a_failed_call_gives_back_its_call_and_its_tokens(store: Redis | N
     await quota.reserve("ada", 500)
 
     assert await quota.spent("ada") == (1000, 2)
+
+
+async def test_a_reset_gives_one_user_their_budget_back(store: Redis | None) -> None:
+    quota = Quota(tokens=1000, calls=3, window_seconds=3600, redis=store)
+    for user in ("ada", "bob"):
+        for _ in range(3):
+            await quota.reserve(user, 100)
+    with pytest.raises(QuotaExceededError):
+        await quota.reserve("ada", 100)
+
+    assert await quota.reset("ada") == (300, 3)
+
+    assert await quota.spent("ada") == (0, 0)
+    assert await quota.spent("bob") == (300, 3)
+    await quota.reserve("ada", 100)
+    assert 0 < quota.window_ends_in() <= 3600

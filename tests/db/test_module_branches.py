@@ -45,6 +45,17 @@ IMPORTS = "\n".join(
         ("jobs", "JobsModule"),
     )
 )
+# Each module branch's revisions, oldest first: what a fresh database gets of the library.
+BRANCH_REVISIONS = {
+    "omnistack_auth": ("omnistack_auth_0001",),
+    "omnistack_jobs": ("omnistack_jobs_0001",),
+    "omnistack_email": ("omnistack_email_0001", "omnistack_email_0002"),
+    "omnistack_billing": ("omnistack_billing_0001", "omnistack_billing_0002"),
+    "omnistack_ai": ("omnistack_ai_0001",),
+}
+LIBRARY_REVISIONS = frozenset(
+    revision for revisions in BRANCH_REVISIONS.values() for revision in revisions
+)
 EVERY_MODULE = "[AuthModule(), JobsModule(), EmailModule(), BillingModule(), AIModule()]"
 EVERY_LOCATION = [
     f"omnistack_core.{m}:migrations" for m in ("auth", "jobs", "email", "billing", "ai")
@@ -131,17 +142,11 @@ def test_a_fresh_database_gets_the_services_tables_and_every_modules(
     state = check(ini, settings=settings, branches=every_branch())
 
     assert tables(database) >= {"items", *MODULE_TABLES}
-    assert set(result.applied) == {
-        "0001_items",
-        *(f"omnistack_{m}_0001" for m in ("auth", "jobs", "email", "billing", "ai")),
-    }
+    assert set(result.applied) == {"0001_items", *LIBRARY_REVISIONS}
     assert state.ok, state
     assert state.by_branch(state.current) == {
         "service": ["0001_items"],
-        **{
-            f"omnistack_{m}": [f"omnistack_{m}_0001"]
-            for m in ("auth", "jobs", "email", "billing", "ai")
-        },
+        **{branch: [revisions[-1]] for branch, revisions in BRANCH_REVISIONS.items()},
     }
 
 
@@ -169,7 +174,10 @@ def test_a_module_added_later_gets_its_tables_and_the_rows_stay(
     branches = branches_of([JobsModule(), AuthModule(), BillingModule()])
     result = upgrade(later, settings=settings, branches=branches)
 
-    assert set(result.applied) == {"omnistack_auth_0001", "omnistack_billing_0001"}
+    assert set(result.applied) == {
+        *BRANCH_REVISIONS["omnistack_auth"],
+        *BRANCH_REVISIONS["omnistack_billing"],
+    }
     assert {"users", "billing_customers", "billing_events"} <= tables(database)
     assert execute(database, "SELECT count(*) FROM items") == [(2,)]
     assert execute(database, "SELECT id FROM job_outbox") == [("j1",)]
@@ -456,10 +464,7 @@ def test_the_librarys_revisions_lint_clean(tmp_path: Path) -> None:
     report = lint_migrations(ini, since="base", branches=every_branch())
 
     assert report.ok, report
-    assert set(report.revisions) == {
-        "0001_items",
-        *(f"omnistack_{m}_0001" for m in ("auth", "jobs", "email", "billing", "ai")),
-    }
+    assert set(report.revisions) == {"0001_items", *LIBRARY_REVISIONS}
 
 
 def released_revisions(tag: str) -> dict[str, str]:

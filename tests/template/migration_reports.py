@@ -11,12 +11,14 @@ FRESH_DATABASE_REVISIONS = frozenset(
         "omnistack_auth_0001",
         "omnistack_jobs_0001",
         "omnistack_email_0001",
+        "omnistack_email_0002",
         "omnistack_billing_0001",
+        "omnistack_billing_0002",
         "omnistack_ai_0001",
     }
 )
-"""What a fresh database of a service with auth and every module gets: the service's
-revisions, and each module branch's first."""
+"""What a fresh database of a service with auth and every module gets: every revision of the
+service's branch and of each module branch."""
 
 
 def applied_revisions(output: str) -> frozenset[str]:

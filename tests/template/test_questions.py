@@ -132,3 +132,16 @@ def test_the_readme_data_example_answers_multiselect_questions_with_lists(
         assert answers[key] == yaml.safe_load(value), key
     assert isinstance(answers["modules"], list)
     assert isinstance(answers["deploy_targets"], list)
+
+
+def test_the_console_is_on_by_default_and_off_when_declined(template: Path, tmp_path: Path) -> None:
+    default = render(template, tmp_path / "default", {})
+    declined = render(template, tmp_path / "declined", {"console": False})
+
+    assert "ConsoleModule()" in (default / "app" / "main.py").read_text()
+    assert "console" in (default / "pyproject.toml").read_text().split("omnistack-core[")[1]
+    assert "## Operator console" in (default / "README.md").read_text()
+    assert "CONSOLE_ENABLED=" in (default / ".env.example").read_text()
+    assert "ConsoleModule" not in (declined / "app" / "main.py").read_text()
+    assert "console" not in (declined / "pyproject.toml").read_text().split("omnistack-core[")[1]
+    assert "/console" not in (declined / "README.md").read_text()
