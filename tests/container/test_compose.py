@@ -60,15 +60,23 @@ class Stack:
     project: Path
     engine: Engine
     environment: dict[str, str]
-    arguments: tuple[str, ...]
+    project_name: str
+    env_file: Path
     port: int
 
     def compose(
-        self, *arguments: str, check: bool = True, timeout: float = 600
+        self,
+        *arguments: str,
+        files: tuple[str, ...] = ("docker-compose.yml", "../override.yml"),
+        check: bool = True,
+        timeout: float = 600,
     ) -> subprocess.CompletedProcess[str]:
-        """``docker compose`` with the generated file, the override and the env file."""
+        """``docker compose`` with the env file and ``files`` (the generated file, the override)."""
+        options = ["--project-name", self.project_name, "--env-file", str(self.env_file)]
+        for name in files:
+            options += ["-f", name]
         result = subprocess.run(
-            ["/usr/bin/docker", "compose", *self.arguments, *arguments],
+            ["/usr/bin/docker", "compose", *options, *arguments],
             env=self.environment,
             cwd=self.project,
             capture_output=True,
@@ -107,6 +115,7 @@ def override(compose_file: str, database_url: str, port: int) -> str:
     api_check = [
         part.replace(":8000/", f":{port}/") for part in services["api"]["healthcheck"]["test"]
     ]
+    assert api_check != services["api"]["healthcheck"]["test"], "the API's check names no :8000"
     lines = [
         "services:",
         "  migrate:",
@@ -170,13 +179,8 @@ def stack(
     (project.parent / "override.yml").write_text(override(compose_file, database_url, port))
     env_file = project.parent / "production.env"
     env_file.write_text(production_env(dockerfile, database_url))
-    arguments = (
-        "--project-name", f"omnistack-compose-{name}",
-        "--env-file", str(env_file),
-        "-f", "docker-compose.yml",
-        "-f", str(project.parent / "override.yml"),
-    )  # fmt: skip
-    built = Stack(name, project, docker_engine, environment, arguments, port)
+    project_name = f"omnistack-compose-{name}"
+    built = Stack(name, project, docker_engine, environment, project_name, env_file, port)
     try:
         ensure_base_images(docker_engine, dockerfile)
         docker_engine.timings.clear()
@@ -188,6 +192,15 @@ def stack(
         docker_engine.discard(image)
         drop_test_database(server, database_url)
         flush_redis(REDIS_URL)
+
+
+def test_compose_config_accepts_the_generated_file_alone_with_production_values(
+    stack: Stack,
+) -> None:
+    result = stack.compose("config", files=("docker-compose.yml",), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    assert {"migrate", "api", "db", "redis"} <= set(resolved["services"])
 
 
 def test_compose_config_accepts_the_generated_file_and_the_override(stack: Stack) -> None:
@@ -261,8 +274,7 @@ def test_compose_down_exits_0_and_leaves_no_container(up: Stack) -> None:
     result = up.compose("down", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     FIGURES.append(f"compose {up.name}: down took {time.monotonic() - started:.1f} s")
-    project = up.arguments[1]
     left = up.engine.docker(
-        "ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={project}"
+        "ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={up.project_name}"
     ).stdout.split()
     assert left == []
