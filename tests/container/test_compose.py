@@ -269,6 +269,19 @@ def test_the_compose_worker_runs_a_job_the_api_enqueued(up: Stack) -> None:
     )
 
 
+def test_compose_stop_lets_the_api_and_worker_exit_0_within_their_grace_periods(
+    up: Stack,
+) -> None:
+    started = time.monotonic()
+    up.compose("stop")
+    FIGURES.append(f"compose {up.name}: stop took {time.monotonic() - started:.1f} s")
+    states = up.states()
+    for service in ("api", "worker"):
+        if service in states:
+            # 0, not 137: each finished before its stop_grace_period ran out and SIGKILL came.
+            assert states[service]["ExitCode"] == 0, up.logs(service)
+
+
 def test_compose_down_exits_0_and_leaves_no_container(up: Stack) -> None:
     started = time.monotonic()
     result = up.compose("down", check=False)
