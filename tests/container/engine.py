@@ -37,6 +37,9 @@ OWN_SOCKET = Path("/run/omnistack-docker.sock")
 OWN_DATA_ROOT = Path("/var/lib/omnistack-docker")
 OWN_EXEC_ROOT = Path("/run/omnistack-docker")
 OWN_LOG = Path("/var/log/omnistack-dockerd.log")
+# Where .ci/run unpacks Compose v2 (Debian trixie's docker-compose 2.26.1-4, a CLI plugin) when
+# the client has none: a DOCKER_CONFIG directory holding cli-plugins/docker-compose.
+COMPOSE_CONFIG = Path("/var/cache/omnistack-compose")
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # What the python:*-slim-bookworm images read for apt: the Dockerfile's runtime stage installs
@@ -123,6 +126,34 @@ class Engine:
             self.started.kill()
             self.started.wait()
         self.started = None
+
+
+def compose_environment(engine: Engine) -> dict[str, str]:
+    """The client's environment in which ``docker compose`` is Compose v2.
+
+    The client's own plugin when it has one, else the one ``.ci/run`` put in
+    :data:`COMPOSE_CONFIG` (as ``DOCKER_CONFIG``, which also hides ``~/.docker/config.json``:
+    nothing here logs in to a registry). Raises EngineUnavailableError naming what to install.
+    """
+    candidates = [engine.environment]
+    if (COMPOSE_CONFIG / "cli-plugins" / "docker-compose").is_file():
+        candidates.append({**engine.environment, "DOCKER_CONFIG": str(COMPOSE_CONFIG)})
+    for environment in candidates:
+        result = subprocess.run(
+            [str(DEBIAN_CLIENT), "compose", "version", "--short"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        # v1 is no plugin (the client answers "compose" is unknown); v2 prints 2.x.
+        if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2."):
+            return environment
+    raise EngineUnavailableError(
+        "Compose v2 is missing: no `docker compose` plugin, and none in "
+        f"{COMPOSE_CONFIG}/cli-plugins (.ci/run fetches Debian trixie's docker-compose there)"
+    )
 
 
 def _answers(host: str) -> bool:
