@@ -12,7 +12,14 @@ from omnistack_core.billing import BillingAccount, BillingModule, StoredEvent
 from omnistack_core.console import ConsoleModule, ConsoleSettings, mask_value, mint_link
 from omnistack_core.db import Database
 from omnistack_core.email import DeliveryEvent, Suppression, SuppressionList
-from omnistack_core.jobs import FailedJob, FailedJobs, JobsModule
+from omnistack_core.jobs import (
+    FailedJob,
+    FailedJobs,
+    JobsModule,
+    RedisQueue,
+    WorkerHeartbeat,
+    live_workers,
+)
 
 app: FastAPI = create_app(
     modules=[JobsModule(), ConsoleModule(sections=["jobs"])], title="Operated"
@@ -44,3 +51,8 @@ async def operate(app: FastAPI, failed: FailedJobs, database: Database) -> None:
     quota = AIModule.of(app).quota
     if quota is not None and totals and delivered:
         await quota.reset(totals[0].key)
+
+
+async def watch(queue: RedisQueue) -> float | None:
+    workers: list[WorkerHeartbeat] = await live_workers(queue.pool, queue.settings.jobs_queue_name)
+    return min((worker.age() for worker in workers), default=None)
