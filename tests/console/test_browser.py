@@ -444,9 +444,14 @@ def test_remove_a_suppression(page: Page, empty_postgres_url: str) -> None:
             "ada@example.com is no longer suppressed: email to it is sent again."
         )
         assert off_the_loop(suppressed) == {"bob@example.com"}
-        page.get_by_role("link", name="Recent delivery events and sends").click()
+        page.get_by_role("link", name="Delivery events").click()
         expect(page.get_by_text("No delivery events.")).to_be_visible()
         shoot(page, "email-events")
+        page.get_by_role("link", name="the sends page").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Email sends")
+        expect(page.get_by_text("No sends.")).to_be_visible()
+        assert unlabelled_controls(page) == []
+        shoot(page, "email-sends")
 
 
 def test_ai_spend_by_model_and_a_quota_reset(
