@@ -125,7 +125,8 @@ def copier_update(project: Path, *options: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert [path.name for path in project.rglob("*.rej") if ".venv" not in path.parts] == []
     markers = subprocess.run(
-        ["git", "grep", "-l", "--untracked", "-e", "^        cwd=project,
+        ["git", "grep", "-l", "--untracked", "-e", "^<<<<<<< before updating"],
+        cwd=project,
         capture_output=True,
         text=True,
         check=False,
@@ -209,7 +210,6 @@ def test_the_first_revision_creates_only_the_services_table_and_upgrade_creates_
 
     upgraded = omnistack_db(project, database, "upgrade")
 
-<<<<<<< HEAD
     assert applied_revisions(upgraded.stdout) == FRESH_DATABASE_REVISIONS
     assert tables_in(database) == {"alembic_version", "items", *module_tables}
     checked = omnistack_db(project, database, "check")
