@@ -19,7 +19,8 @@ def add_commands(commands: Any) -> None:
         "worker-check",
         help="exit 0 when a jobs worker refreshed its health key recently (a health command)",
         description="Read the worker's health key in REDIS_URL: set by every live worker every "
-        "JOBS_HEALTH_CHECK_SECONDS. Exit 1 when it is missing or Redis does not answer.",
+        "JOBS_HEALTH_CHECK_SECONDS. Exit 1 when it is missing or Redis does not answer. "
+        "Then list each live worker's own heartbeat: host, pid, last beat, job counts.",
     )
     check.set_defaults(handler=_worker_check)
 
@@ -75,6 +76,16 @@ def _worker_check(arguments: argparse.Namespace) -> int:  # noqa: ARG001 - no op
             print("unhealthy: no worker refreshed its health key", file=sys.stderr)
             return 1
         print(f"healthy: {state.decode()}")
+        from omnistack_core.jobs import live_workers  # noqa: PLC0415 - the jobs extra
+
+        workers = await live_workers(client, settings.jobs_queue_name)
+        for worker in workers:
+            print(
+                f"{worker.worker_id}  last seen {worker.age():.0f}s ago  done={worker.jobs_done}"
+                f"  failed={worker.jobs_failed}  retried={worker.jobs_retried}"
+                f"  in progress={worker.jobs_in_progress}"
+            )
+        print(f"{len(workers)} live workers")
         return 0
 
     return asyncio.run(_with_redis(settings, check))

@@ -1,4 +1,4 @@
-"""Email: the suppression list (search, remove after a confirmation) and delivery events.
+"""Email: the suppression list (search, remove after a confirmation), sends, delivery events.
 
 The actions are the email module's own :class:`~omnistack_core.email.SuppressionList`.
 Suppressed addresses are shown in full, since finding and removing one is the point of the
@@ -25,7 +25,7 @@ from omnistack_core.console.access import (
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, moment, page_url
 from omnistack_core.console.state import ConsoleState
 from omnistack_core.db import Database
-from omnistack_core.email import EmailModule, SuppressionList
+from omnistack_core.email import EmailModule, SendLog, SuppressionList
 from omnistack_core.installation import Installation
 
 router = APIRouter(
@@ -162,6 +162,60 @@ async def delivery_events(
         sends=sends,
         next_url=next_url,
         first_url=f"{PREFIX}/email/events" if after else None,
+    )
+
+
+# The statuses a send can have, for the filter: the sender's, then delivery events'.
+SEND_STATUSES = (
+    "sent",
+    "skipped",
+    "failed",
+    "delayed",
+    "delivered",
+    "opened",
+    "clicked",
+    "bounced",
+    "complained",
+    "suppressed",
+)
+
+
+@router.get("/sends")
+async def sends(
+    request: Request,
+    operator: Annotated[Operator, Depends(current_operator)],
+    *,
+    status: str = "",
+    after: str = "",
+) -> Response:
+    """Recent sends, newest first, each with its status; filtered by status."""
+    state = ConsoleState.of(request.app)
+    limit = state.settings.console_page_size
+    status = status if status in SEND_STATUSES else ""
+    cursor = decode_cursor(after, moment, str)
+    rows = await SendLog(_database(request)).page(
+        after=(cursor[0], cursor[1]) if cursor else None,
+        limit=limit + 1,
+        status=status or None,
+    )
+    next_url = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_url = page_url(
+            f"{PREFIX}/email/sends",
+            {"status": status},
+            encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id),
+        )
+    return state.render(
+        request,
+        "email_sends.html",
+        title="Email sends",
+        operator=operator,
+        rows=rows,
+        status=status,
+        statuses=SEND_STATUSES,
+        next_url=next_url,
+        first_url=page_url(f"{PREFIX}/email/sends", {"status": status}) if after else None,
     )
 
 

@@ -6,6 +6,7 @@ The actions are the jobs module's own (:class:`~omnistack_core.jobs.FailedJobs`)
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -23,7 +24,7 @@ from omnistack_core.console.access import (
 )
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
 from omnistack_core.console.state import ConsoleState
-from omnistack_core.jobs import FailedJobs, JobsModule, RedisQueue
+from omnistack_core.jobs import FailedJobs, JobsModule, RedisQueue, live_workers
 from omnistack_core.jobs.serialization import loads
 
 router = APIRouter(
@@ -49,6 +50,7 @@ async def queue_overview(app: Starlette) -> dict[str, Any]:
         "in_progress": "",
         "failed": "",
         "heartbeat": None,
+        "workers": None,
     }
     if not isinstance(queue, RedisQueue):
         summary["where"] = "in-process (no REDIS_URL): nothing is kept between restarts"
@@ -62,6 +64,8 @@ async def queue_overview(app: Starlette) -> dict[str, Any]:
     summary["failed"] = await _failed(queue).count()
     heartbeat = await queue.pool.get(f"{name}:health-check")
     summary["heartbeat"] = heartbeat.decode() if heartbeat else None
+    summary["workers"] = await live_workers(queue.pool, name)
+    summary["now"] = time.time()
     return summary
 
 

@@ -4,13 +4,15 @@ Services generated before the modules' branches created the modules' tables in t
 first revision. Their databases already hold those tables, so the branches' first revisions
 must not run there: :func:`adopt` checks that the tables are what the first revision would
 make and records that revision as applied (Alembic's ``stamp``), touching no row. Where the
-tables differ it refuses and says how. An index that a later revision of the branch creates
-is not a difference: the first revision never made it, and the upgrade after adoption will.
+tables differ it refuses and says how. An index or a table that a later revision of the branch
+creates is not a difference: the first revision never made it, and the upgrade after adoption
+will.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,13 +161,19 @@ def _branch_of(script: ScriptDirectory, revision: str) -> set[str]:
 
 
 def _made_later(difference: Any, later_sources: str) -> bool:
-    # Indexes only: their names are unique in a database and written out in the revision
-    # that creates them (op.f("ix_...")), so finding one there is not a coincidence.
+    # Indexes: their names are unique in a database and written out in the revision that
+    # creates them (op.f("ix_...")), so finding one there is not a coincidence. Tables: a
+    # later revision's op.create_table("name", ...) names them as its first argument.
     entry = _entry(difference)
-    if str(entry[0]) != "add_index":
-        return False
+    kind = str(entry[0])
     name = getattr(entry[1], "name", None)
-    return bool(name) and f'"{name}"' in later_sources
+    if not name:
+        return False
+    if kind == "add_index":
+        return f'"{name}"' in later_sources
+    if kind == "add_table":
+        return re.search(rf'create_table\(\s*"{re.escape(name)}"', later_sources) is not None
+    return False
 
 
 def _stamp(connection: Connection, config: Any, revision: str) -> None:

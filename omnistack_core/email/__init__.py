@@ -40,6 +40,7 @@ from omnistack_core.email.module import EmailModule, provider_from_settings
 from omnistack_core.email.provider import EmailProvider
 from omnistack_core.email.providers.console import ConsoleProvider
 from omnistack_core.email.providers.memory import MemoryProvider, SentEmail
+from omnistack_core.email.send_log import EmailSend, SendLog, email_sends
 from omnistack_core.email.sender import (
     SEND_JOB_NAME,
     EmailSender,
@@ -82,6 +83,7 @@ __all__ = [
     "EmailMessage",
     "EmailModule",
     "EmailProvider",
+    "EmailSend",
     "EmailSender",
     "EmailSettings",
     "EmailTemplateError",
@@ -91,6 +93,7 @@ __all__ = [
     "Mailer",
     "MemoryProvider",
     "RenderedEmail",
+    "SendLog",
     "SendResult",
     "SentEmail",
     "Suppression",
@@ -99,6 +102,7 @@ __all__ = [
     "WebhookVerificationError",
     "email_metadata",
     "email_sender",
+    "email_sends",
     "email_suppressions",
     "email_webhook_events",
     "html_to_text",

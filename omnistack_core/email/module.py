@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 from starlette.applications import Starlette
 
 from omnistack_core.email.provider import EmailProvider
+from omnistack_core.email.send_log import SendLog
 from omnistack_core.email.sender import EmailSender
 from omnistack_core.email.settings import EmailSettings
 from omnistack_core.email.suppression import SuppressionList, email_metadata
@@ -74,7 +75,7 @@ class EmailModule(Module[EmailSettings]):
         return [router] if settings.resend_webhook_secret else []
 
     def metadata(self) -> Sequence[MetaData]:
-        """The ``email_suppressions`` and ``email_webhook_events`` tables."""
+        """The ``email_suppressions``, ``email_webhook_events`` and ``email_sends`` tables."""
         return [email_metadata]
 
     def migrations(self) -> MigrationBranch:
@@ -112,6 +113,7 @@ class EmailModule(Module[EmailSettings]):
             templates=EmailTemplates([directory.resolve()] if directory else []),
             rate_limit_retries=settings.email_rate_limit_retries,
             rate_limit_max_wait=settings.email_rate_limit_max_wait,
+            send_log=SendLog(database),
         )
         installation.provide(self.name, sender)
         if settings.resend_webhook_secret is not None:

@@ -19,9 +19,10 @@ from fastapi import Depends
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
-from omnistack_core.email.errors import EmailTransientError, InvalidMessageError
+from omnistack_core.email.errors import EmailError, EmailTransientError, InvalidMessageError
 from omnistack_core.email.message import EmailMessage
 from omnistack_core.email.provider import EmailProvider
+from omnistack_core.email.send_log import SendLog
 from omnistack_core.email.suppression import SuppressionList, mailbox, masked_address
 from omnistack_core.email.templates import EmailTemplates
 from omnistack_core.installation import resource_of
@@ -70,6 +71,8 @@ class EmailSender:
         templates: The templates :meth:`render` uses.
         rate_limit_retries: Times a 429 is waited out before the send fails.
         rate_limit_max_wait: The longest one such wait; a longer ``Retry-After`` fails at once.
+        send_log: Where each send is recorded (sent, skipped, failed) once the provider
+            answered; nothing is recorded when None.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class EmailSender:
         templates: EmailTemplates | None = None,
         rate_limit_retries: int = 3,
         rate_limit_max_wait: float = 10.0,
+        send_log: SendLog | None = None,
     ) -> None:
         self.provider = provider
         self.default_from = default_from
@@ -88,6 +92,7 @@ class EmailSender:
         self.templates = templates or EmailTemplates()
         self.rate_limit_retries = rate_limit_retries
         self.rate_limit_max_wait = rate_limit_max_wait
+        self.send_log = send_log
 
     async def send(
         self,
@@ -130,14 +135,20 @@ class EmailSender:
                         _masked(suppressed),
                         key,
                     )
+                    await self._record(message, key, "skipped")
                     return SendResult("skipped", self.provider.name, key, None, suppressed)
                 logger.info("Left suppressed addresses out of an email: %s", _masked(suppressed))
                 message = remaining
-        message_id = await self._send_with_retries(
-            message,
-            key,
-            self.rate_limit_retries if rate_limit_retries is None else rate_limit_retries,
-        )
+        try:
+            message_id = await self._send_with_retries(
+                message,
+                key,
+                self.rate_limit_retries if rate_limit_retries is None else rate_limit_retries,
+            )
+        except EmailError as exc:
+            await self._record(message, key, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        await self._record(message, key, "sent", message_id=message_id)
         logger.info(
             "Sent an email through %s to %d recipients, id %s",
             self.provider.name,
@@ -145,6 +156,28 @@ class EmailSender:
             message_id,
         )
         return SendResult("sent", self.provider.name, key, message_id, suppressed)
+
+    async def _record(
+        self,
+        message: EmailMessage,
+        key: str,
+        status: str,
+        *,
+        message_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        # After the provider answered, in a transaction of its own, never raising: a lost
+        # record must not turn a sent email into a failed send that a job would retry.
+        if self.send_log is not None:
+            await self.send_log.record(
+                idempotency_key=key,
+                provider=self.provider.name,
+                status=status,
+                subject=message.subject,
+                recipients=message.recipients,
+                message_id=message_id,
+                error=error,
+            )
 
     async def _send_with_retries(self, message: EmailMessage, key: str, retries: int) -> str:
         attempt = 0

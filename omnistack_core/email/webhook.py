@@ -33,6 +33,7 @@ from omnistack_core.body_limit import read_bounded_body
 from omnistack_core.db import Database
 from omnistack_core.db.upsert import insert_ignoring_duplicate
 from omnistack_core.email.errors import WebhookVerificationError
+from omnistack_core.email.send_log import SendLog
 from omnistack_core.email.settings import webhook_secret_bytes
 from omnistack_core.email.suppression import (
     SuppressionList,
@@ -294,6 +295,8 @@ class WebhookReceiver:
             )
             if not first:
                 return False
+            if event.email_id:
+                await SendLog.report(session, _storable(event.email_id, 255), event.type)
             suppression = _suppression_for(event)
             if suppression is not None:
                 reason, detail = suppression

@@ -18,6 +18,7 @@ from omnistack_core.jobs.errors import (
     UnknownJobError,
 )
 from omnistack_core.jobs.failed import FailedJob, FailedJobs
+from omnistack_core.jobs.heartbeat import WorkerHeartbeat, live_workers
 from omnistack_core.jobs.module import JobsModule
 from omnistack_core.jobs.once import once
 from omnistack_core.jobs.outbox import job_outbox, jobs_metadata
@@ -43,10 +44,12 @@ __all__ = [
     "RedisQueue",
     "TransientError",
     "UnknownJobError",
+    "WorkerHeartbeat",
     "get_queue",
     "job",
     "job_outbox",
     "jobs_metadata",
+    "live_workers",
     "once",
     "worker_settings",
 ]

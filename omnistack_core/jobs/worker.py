@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -30,6 +30,7 @@ from arq.worker import Retry, func
 from omnistack_core.installation import Installation
 from omnistack_core.jobs.execution import META_KEY, RetryLater, job_request_id, run_attempt
 from omnistack_core.jobs.failed import FailedJobs
+from omnistack_core.jobs.heartbeat import WorkerBeat, worker_beat_of
 from omnistack_core.jobs.metrics import job_metrics
 from omnistack_core.jobs.private_logs import keep_job_arguments_out_of_logs
 from omnistack_core.jobs.queue import JobQueue, queue_of
@@ -154,12 +155,19 @@ def _arq_function(definition: JobDefinition, settings: JobsSettings) -> Any:
         meta = kwargs.pop(META_KEY, {})
         app: FastAPI = ctx["app"]
         context = JobContext(app, ctx["job_id"], definition.name, ctx["job_try"])
-        with job_request_id(meta):
+        beat = worker_beat_of(ctx)
+        if beat is not None:
+            beat.jobs_in_progress += 1
+        with job_request_id(meta), _counted(beat):
             try:
-                return await run_attempt(definition, context, settings, args, kwargs)
+                result = await run_attempt(definition, context, settings, args, kwargs)
             except RetryLater as retry:
+                if beat is not None:
+                    beat.jobs_retried += 1
                 raise Retry(defer=retry.delay) from retry.__cause__
             except Exception as exc:
+                if beat is not None:
+                    beat.jobs_failed += 1
                 failed: FailedJobs = ctx["failed_jobs"]
                 await failed.record(
                     context.job_id,
@@ -170,10 +178,22 @@ def _arq_function(definition: JobDefinition, settings: JobsSettings) -> Any:
                     attempts=context.attempt,
                 )
                 raise
+            if beat is not None:
+                beat.jobs_done += 1
+            return result
 
     attempts = definition.max_attempts or settings.jobs_max_attempts
     timeout = (definition.timeout or settings.jobs_timeout_seconds) + _TIMEOUT_MARGIN
     return func(run, name=definition.name, max_tries=attempts, timeout=timeout)
+
+
+@contextlib.contextmanager
+def _counted(beat: WorkerBeat | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if beat is not None:
+            beat.jobs_in_progress -= 1
 
 
 async def _start(ctx: dict[str, Any], app: FastAPI, settings: JobsSettings) -> None:
@@ -192,18 +212,28 @@ async def _start(ctx: dict[str, Any], app: FastAPI, settings: JobsSettings) -> N
 
         start_http_server(settings.worker_metrics_port)
     queue = queue_of(app)
-    ctx["relay"] = asyncio.get_running_loop().create_task(_relay(queue, settings))
+    loop = asyncio.get_running_loop()
+    ctx["relay"] = loop.create_task(_relay(queue, settings))
+    beat = WorkerBeat(settings.jobs_queue_name, settings.jobs_health_check_seconds)
+    # The first beat before the first job, so the worker is listed as soon as it runs.
+    await beat.beat(ctx["redis"])
+    ctx["heartbeat"] = beat
+    ctx["heartbeat_task"] = loop.create_task(beat.run(ctx["redis"]))
     logger.info(
         "Worker started: %d jobs on %s", len(queue.jobs.definitions()), settings.jobs_queue_name
     )
 
 
 async def _stop(ctx: dict[str, Any]) -> None:
-    relay = cast("asyncio.Task[None] | None", ctx.get("relay"))
-    if relay is not None:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+    for name in ("relay", "heartbeat_task"):
+        task = cast("asyncio.Task[None] | None", ctx.get(name))
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    beat = worker_beat_of(ctx)
+    if beat is not None:
+        await beat.remove(ctx["redis"])
     stack = cast("AsyncExitStack | None", ctx.get("stack"))
     if stack is not None:
         await stack.aclose()

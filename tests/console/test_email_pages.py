@@ -1,4 +1,4 @@
-"""The email pages: search the suppression list, remove one after confirming, delivery events."""
+"""The email pages: the suppression list and removing one, recent sends, delivery events."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert
 
-from omnistack_core.email import EmailModule, email_metadata, email_webhook_events
+from omnistack_core.email import (
+    EmailMessage,
+    EmailModule,
+    email_metadata,
+    email_webhook_events,
+    send_email,
+)
 from omnistack_core.testing import app_client
 from tests.console.service import console_app, create_tables
 from tests.console.test_access import LOCAL, csrf_of, sign_in
@@ -108,3 +114,31 @@ async def test_delivery_events_and_the_latest_status_of_each_send(
     assert re.findall(r'<code class="event-id">([^<]+)</code>', page.text) == ["m3", "m2", "m1"]
     sends = dict(re.findall(r"<td><code>(em_\d)</code></td><td><span[^>]*>(\w+)</span>", page.text))
     assert sends == {"em_2": "bounced", "em_1": "delivered"}
+
+
+async def test_recent_sends_page_through_with_their_status_and_filter(
+    running: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = running
+    # Through the console provider: sends no webhook ever reports, recorded all the same.
+    for number in range(7):
+        await send_email(
+            app,
+            EmailMessage(to=f"reader{number}@example.com", subject=f"Issue {number}", text="x"),
+        )
+    await send_email(app, EmailMessage(to="user03@example.com", subject="Skipped", text="x"))
+
+    seen: list[str] = []
+    url = "/console/email/sends"
+    while url:
+        page = await client.get(url)
+        seen += re.findall(r"<td>(Issue \d|Skipped)</td>", page.text)
+        found = re.search(r'<a href="([^"]+)" rel="next">', page.text)
+        url = found.group(1).replace("&amp;", "&") if found else ""
+    assert sorted(seen) == sorted(["Skipped", *(f"Issue {n}" for n in range(7))])
+    assert "reader0@example.com" not in page.text  # only masked
+
+    skipped = await client.get("/console/email/sends", params={"status": "skipped"})
+    assert re.findall(r"<td>(Issue \d|Skipped)</td>", skipped.text) == ["Skipped"]
+    assert "u***@example.com" in skipped.text
+    assert 'status-skipped">skipped<' in skipped.text

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from omnistack_core.jobs import FailedJob, FailedJobs, JobsModule
-from omnistack_core.testing import app_client
+from omnistack_core.jobs import FailedJob, FailedJobs, JobsModule, RedisQueue, live_workers
+from omnistack_core.testing import app_client, wait_until_async
 from tests.console.service import console_app
 from tests.console.test_access import LOCAL, csrf_of, sign_in
 from tests.jobs import service
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -151,6 +158,68 @@ async def test_the_overview_shows_the_queue(
     page = await client.get("/console")
     assert f"arq workers on {queue_name}" in page.text
     assert '<a href="/console/jobs/failed">1</a>' in page.text
+
+
+async def test_the_overview_lists_each_live_worker_with_its_counts(
+    redis: Redis, redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    app = console_app(
+        [JobsModule(jobs=service.JOBS)], redis_url=redis_url, jobs_queue_name=queue_name
+    )
+    async with app_client(app, base_url=LOCAL) as client:
+        await sign_in(client)
+        page = await client.get("/console")
+        assert "No live worker: none has sent a heartbeat lately." in page.text
+        page, jobs_page, pid = await pages_with_a_worker(app, client, redis_url, tmp_path)
+
+    row = re.search(rf"<tr><td><code>([^<]*-{pid}-[^<]*)</code></td>(.*?)</tr>", page.text)
+    assert row is not None, page.text
+    cells = re.findall(r"<td>([^<]*)</td>", row.group(2))
+    # host, pid, started, last seen, done, failed, retried, in progress
+    assert cells[1] == str(pid)
+    assert re.fullmatch(r"\d+ s ago", cells[3])
+    assert cells[4:] == ["1", "0", "0", "0"]
+    assert f"-{pid}-" in jobs_page.text
+    # Stopped cleanly, the worker took its heartbeat with it.
+    assert await live_workers(redis, queue_name) == []
+
+
+async def pages_with_a_worker(
+    app: FastAPI, client: httpx.AsyncClient, redis_url: str, tmp_path: Path
+) -> tuple[httpx.Response, httpx.Response, int]:
+    """The overview and jobs pages once a real worker has run one job; the worker's pid."""
+    queue = JobsModule.of(app)
+    assert isinstance(queue, RedisQueue)
+    queue_name = queue.settings.jobs_queue_name
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "arq", "tests.jobs.worker_service.WorkerSettings"],
+        cwd=REPOSITORY,
+        env={
+            **os.environ,
+            "ENVIRONMENT": "test",
+            "SECRET_KEY": "w" * 40,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/worker.db",
+            "REDIS_URL": redis_url,
+            "JOBS_TRACE_URL": redis_url,
+            "JOBS_QUEUE_NAME": queue_name,
+            "JOBS_HEALTH_CHECK_SECONDS": "0.5",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await queue.enqueue(service.record, "seen")
+
+        async def counted() -> bool:
+            workers = await live_workers(queue.pool, queue_name)
+            return len(workers) == 1 and workers[0].jobs_done == 1
+
+        await wait_until_async(counted, timeout=30, message="the worker never counted its job")
+        return await client.get("/console"), await client.get("/console/jobs"), worker.pid
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
 
 
 async def test_without_redis_the_pages_say_jobs_run_in_process() -> None:

@@ -49,7 +49,7 @@ IMPORTS = "\n".join(
 BRANCH_REVISIONS = {
     "omnistack_auth": ("omnistack_auth_0001",),
     "omnistack_jobs": ("omnistack_jobs_0001",),
-    "omnistack_email": ("omnistack_email_0001", "omnistack_email_0002"),
+    "omnistack_email": ("omnistack_email_0001", "omnistack_email_0002", "omnistack_email_0003"),
     "omnistack_billing": ("omnistack_billing_0001", "omnistack_billing_0002"),
     "omnistack_ai": ("omnistack_ai_0001",),
 }

@@ -29,7 +29,7 @@ from omnistack_core.email import (
     email_metadata,
     send_email_later,
 )
-from omnistack_core.jobs import JobsModule, Queue, RedisQueue
+from omnistack_core.jobs import JobsModule, Queue, RedisQueue, WorkerHeartbeat, live_workers
 from omnistack_core.jobs.failed import FailedJobs
 from omnistack_core.testing import LocalResend, app_client, wait_until_async
 from tests.jobs import service
@@ -67,15 +67,17 @@ def environment(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture
-def start_worker(environment: dict[str, str]) -> Iterator[Callable[[], subprocess.Popen[str]]]:
+def start_worker(
+    environment: dict[str, str],
+) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Starts ``arq tests.jobs.worker_service.WorkerSettings``; every worker is stopped after."""
     workers: list[subprocess.Popen[str]] = []
 
-    def start() -> subprocess.Popen[str]:
+    def start(**variables: str) -> subprocess.Popen[str]:
         worker = subprocess.Popen(
             [sys.executable, "-m", "arq", "tests.jobs.worker_service.WorkerSettings"],
             cwd=REPOSITORY,
-            env={**os.environ, **environment},
+            env={**os.environ, **environment, **variables},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -267,13 +269,92 @@ async def test_worker_check_follows_the_workers_health_key(
     await wait_until_async(
         healthy, timeout=30, interval=0.2, message="the worker never reported healthy"
     )
-    assert "healthy:" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "healthy:" in output
+    assert "1 live workers" in output
+    assert f"-{worker.pid}-" in output  # the worker's own heartbeat, named by its pid
     worker.kill()
     worker.communicate(timeout=30)
     await asyncio.sleep(2.5)  # the key outlives the worker by one interval, no more
 
     assert await cli("worker-check") == 1
     assert "no worker refreshed its health key" in capsys.readouterr().err
+
+
+async def live(trace: Redis, environment: dict[str, str], count: int) -> list[WorkerHeartbeat]:
+    """Wait until exactly ``count`` workers are live on the test's queue."""
+
+    async def listed() -> tuple[list[WorkerHeartbeat]] | None:
+        workers = await live_workers(trace, environment["JOBS_QUEUE_NAME"])
+        return (workers,) if len(workers) == count else None  # a true value even when empty
+
+    (workers,) = await wait_until_async(
+        listed, timeout=30, interval=0.1, message=f"never {count} live workers"
+    )
+    return workers
+
+
+async def test_each_worker_has_its_own_heartbeat_with_its_counts(
+    start_worker: Callable[..., subprocess.Popen[str]],
+    environment: dict[str, str],
+    trace: Redis,
+) -> None:
+    first = start_worker()
+    second = start_worker(WORKER_METRICS_PORT=str(free_port()))  # two cannot share a port
+    workers = await live(trace, environment, 2)
+    assert {worker.pid for worker in workers} == {first.pid, second.pid}
+    assert {worker.host for worker in workers} == {socket.gethostname()}
+    assert all(worker.queue == environment["JOBS_QUEUE_NAME"] for worker in workers)
+
+    app = enqueuing_app()
+    async with app_client(app):
+        await JobsModule.of(app).enqueue(service.broken)
+        for n in range(3):
+            await JobsModule.of(app).enqueue(service.record, f"count-{n}")
+
+    async def counted() -> list[WorkerHeartbeat] | None:
+        # Counts reach Redis with the next beat, every JOBS_HEALTH_CHECK_SECONDS (1 s here).
+        workers = await live_workers(trace, environment["JOBS_QUEUE_NAME"])
+        done = sum(worker.jobs_done for worker in workers)
+        failed = sum(worker.jobs_failed for worker in workers)
+        return workers if (done, failed) == (3, 1) else None
+
+    workers = await wait_until_async(
+        counted, timeout=30, interval=0.2, message="the beats never counted 3 done and 1 failed"
+    )
+    assert all(worker.jobs_in_progress == 0 for worker in workers)
+    assert all(worker.age() < 3 for worker in workers)
+
+    # A clean stop removes its heartbeat at once; the other worker stays listed.
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=30)
+    (remaining,) = await live_workers(trace, environment["JOBS_QUEUE_NAME"])
+    assert remaining.pid == second.pid
+
+    # A killed worker says no goodbye: its heartbeat expires after three intervals.
+    second.kill()
+    second.communicate(timeout=30)
+    await live(trace, environment, 0)
+    assert await trace.zcard(f"omnistack:workers:{environment['JOBS_QUEUE_NAME']}") == 0
+
+
+async def test_a_running_job_is_in_progress_on_its_workers_heartbeat(
+    start_worker: Callable[[], subprocess.Popen[str]],
+    environment: dict[str, str],
+    trace: Redis,
+) -> None:
+    start_worker()
+    await live(trace, environment, 1)
+    app = enqueuing_app()
+    async with app_client(app):
+        job_id = str(await JobsModule.of(app).enqueue(service.deliver_once, "order-9"))
+    await wait_for(trace, job_id, "started")
+
+    async def running() -> bool:
+        (worker,) = await live_workers(trace, environment["JOBS_QUEUE_NAME"])
+        return worker.jobs_in_progress == 1
+
+    await wait_until_async(running, timeout=10, interval=0.1, message="never in progress")
 
 
 async def test_a_worker_killed_mid_job_leaves_it_to_another_which_delivers_once(

@@ -12,6 +12,7 @@ FRESH_DATABASE_REVISIONS = frozenset(
         "omnistack_jobs_0001",
         "omnistack_email_0001",
         "omnistack_email_0002",
+        "omnistack_email_0003",
         "omnistack_billing_0001",
         "omnistack_billing_0002",
         "omnistack_ai_0001",

@@ -69,6 +69,7 @@ def test_the_readme_main_job_generates_a_service_it_serves_and_updates(tmp_path:
         "omnistack_jobs_0001",
         "omnistack_email_0001",
         "omnistack_email_0002",
+        "omnistack_email_0003",
     }
     answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
     # Where `copier update` looks for the template: the checkout, wherever the service is.

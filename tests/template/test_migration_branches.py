@@ -323,6 +323,7 @@ def test_copier_update_adding_modules_creates_their_tables_and_keeps_the_rows(
     assert applied_revisions(upgraded.stdout) == {
         "omnistack_email_0001",
         "omnistack_email_0002",
+        "omnistack_email_0003",
         "omnistack_billing_0001",
         "omnistack_billing_0002",
     }
@@ -383,10 +384,11 @@ def test_a_service_generated_before_module_branches_adopts_them_with_its_rows(
     for label in BRANCHES[1:]:
         assert f"{label}: adopted ({label}_0001)" in lines, adopted.stdout
     # Since this service's database was made, the update brought the service's revision
-    # that gives items their owner, and the library the console's indexes.
+    # that gives items their owner, and the library the console's indexes and sends table.
     assert applied_revisions(upgraded.stdout) == {
         "0002_items_owner",
         "omnistack_email_0002",
+        "omnistack_email_0003",
         "omnistack_billing_0002",
     }
     omnistack_db(project, database, "check")

@@ -11,8 +11,15 @@ from omnistack_core.ai import AIModule, UsageTotal, usage_totals
 from omnistack_core.billing import BillingAccount, BillingModule, StoredEvent
 from omnistack_core.console import ConsoleModule, ConsoleSettings, mask_value, mint_link
 from omnistack_core.db import Database
-from omnistack_core.email import DeliveryEvent, Suppression, SuppressionList
-from omnistack_core.jobs import FailedJob, FailedJobs, JobsModule
+from omnistack_core.email import DeliveryEvent, EmailSend, SendLog, Suppression, SuppressionList
+from omnistack_core.jobs import (
+    FailedJob,
+    FailedJobs,
+    JobsModule,
+    RedisQueue,
+    WorkerHeartbeat,
+    live_workers,
+)
 
 app: FastAPI = create_app(
     modules=[JobsModule(), ConsoleModule(sections=["jobs"])], title="Operated"
@@ -37,6 +44,9 @@ async def operate(app: FastAPI, failed: FailedJobs, database: Database) -> None:
     suppressions = SuppressionList(database)
     listed: list[Suppression] = await suppressions.page(search="ada")
     delivered: list[DeliveryEvent] = await suppressions.delivery_events(limit=len(listed) + 1)
+    sends: list[EmailSend] = await SendLog(database).page(status="failed", limit=10)
+    if sends:
+        await SendLog(database).page(after=(sends[-1].created_at, sends[-1].id))
     now = datetime.now(UTC)
     totals: list[UsageTotal] = await usage_totals(
         database, by="model", since=now - timedelta(days=1), until=now
@@ -44,3 +54,8 @@ async def operate(app: FastAPI, failed: FailedJobs, database: Database) -> None:
     quota = AIModule.of(app).quota
     if quota is not None and totals and delivered:
         await quota.reset(totals[0].key)
+
+
+async def watch(queue: RedisQueue) -> float | None:
+    workers: list[WorkerHeartbeat] = await live_workers(queue.pool, queue.settings.jobs_queue_name)
+    return min((worker.age() for worker in workers), default=None)
