@@ -49,9 +49,12 @@ def free_port() -> int:
 def serving(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread; yields its base URL (``http://localhost:N``)."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # No log_config and no log_level: uvicorn would otherwise reconfigure the process's
+    # uvicorn loggers, which later tests of our logging read.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, log_level=None, lifespan="on"
     )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

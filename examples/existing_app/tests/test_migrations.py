@@ -54,8 +54,8 @@ def test_upgrade_heads_makes_the_apps_tables_and_the_modules_and_nothing_drifts(
 
     assert upgraded.returncode == 0, upgraded.stderr
     assert tables == {"alembic_version", *APP_TABLES, *MODULE_TABLES}
-    # One revision per branch: the app's own, and each module's first, shipped in the library.
-    assert revisions == {"0001", "omnistack_auth_0001", "omnistack_billing_0001"}
+    # One revision per branch: the app's own, and each module's head, shipped in the library.
+    assert revisions == {"0001", "omnistack_auth_0001", "omnistack_billing_0002"}
     # autogenerate compares the database with the app's models and the modules' metadata.
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "No new upgrade operations detected" in checked.stdout + checked.stderr
@@ -72,4 +72,4 @@ def test_downgrading_the_apps_branch_by_its_label_leaves_the_modules_tables(
 
     assert downgraded.returncode == 0, downgraded.stderr
     assert tables_in(empty_postgres_url) == {"alembic_version", *MODULE_TABLES}
-    assert revisions_in(empty_postgres_url) == {"omnistack_auth_0001", "omnistack_billing_0001"}
+    assert revisions_in(empty_postgres_url) == {"omnistack_auth_0001", "omnistack_billing_0002"}
