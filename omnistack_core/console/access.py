@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote
 
-from fastapi import Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
@@ -74,10 +74,11 @@ class SectionMissingError(Exception):
         self.section = section
 
 
-def section(name: str) -> Callable[..., Coroutine[Any, Any, None]]:
-    """A dependency of a section's pages: 404 unless the app installs the module ``name``.
+def section_router(name: str) -> APIRouter:
+    """The router of module ``name``'s section: under ``/console/<name>``, out of the schema.
 
-    It asks for the operator first, so strangers learn nothing of which modules are there.
+    Its pages answer 404 unless the app installs that module. The check asks for the operator
+    first, so strangers learn nothing of which modules are there.
     """
 
     async def installed(
@@ -87,7 +88,12 @@ def section(name: str) -> Callable[..., Coroutine[Any, Any, None]]:
         if not ConsoleState.of(request.app).installed(request.app, name):
             raise SectionMissingError(name)
 
-    return installed
+    return APIRouter(
+        prefix=f"{PREFIX}/{name}",
+        route_class=ConsoleRoute,
+        include_in_schema=False,
+        dependencies=[Depends(installed)],
+    )
 
 
 class ConsoleRoute(APIRoute):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from omnistack_core.ai import AIModule, usage_totals
@@ -19,22 +19,16 @@ from omnistack_core.ai.usage_report import GroupBy
 from omnistack_core.console import audit
 from omnistack_core.console.access import (
     PREFIX,
-    ConsoleRoute,
     Operator,
     current_operator,
     form_of,
-    section,
+    section_router,
 )
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
 from omnistack_core.console.state import ConsoleState
 from omnistack_core.installation import Installation
 
-router = APIRouter(
-    prefix=PREFIX + "/ai",
-    route_class=ConsoleRoute,
-    include_in_schema=False,
-    dependencies=[Depends(section("ai"))],
-)
+router = section_router("ai")
 
 WINDOWS = {
     "1h": timedelta(hours=1),

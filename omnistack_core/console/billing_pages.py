@@ -13,28 +13,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from omnistack_core.billing import BillingModule
 from omnistack_core.console import audit
 from omnistack_core.console.access import (
     PREFIX,
-    ConsoleRoute,
     Operator,
     current_operator,
     form_of,
-    section,
+    section_router,
 )
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, moment, page_url
 from omnistack_core.console.state import ConsoleState
 
-router = APIRouter(
-    prefix=PREFIX + "/billing",
-    route_class=ConsoleRoute,
-    include_in_schema=False,
-    dependencies=[Depends(section("billing"))],
-)
+router = section_router("billing")
 
 _NOTICES = {
     "replayed": "The event was processed.",

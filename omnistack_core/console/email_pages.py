@@ -10,17 +10,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from omnistack_core.console import audit
 from omnistack_core.console.access import (
     PREFIX,
-    ConsoleRoute,
     Operator,
     current_operator,
     form_of,
-    section,
+    section_router,
 )
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, moment, page_url
 from omnistack_core.console.state import ConsoleState
@@ -28,12 +27,7 @@ from omnistack_core.db import Database
 from omnistack_core.email import EmailModule, SendLog, SuppressionList
 from omnistack_core.installation import Installation
 
-router = APIRouter(
-    prefix=PREFIX + "/email",
-    route_class=ConsoleRoute,
-    include_in_schema=False,
-    dependencies=[Depends(section("email"))],
-)
+router = section_router("email")
 
 # The delivery event types of Resend, from least to most final, to name a send's status.
 _STATUS_ORDER = (

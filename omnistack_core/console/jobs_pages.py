@@ -9,30 +9,24 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.applications import Starlette
 
 from omnistack_core.console import audit
 from omnistack_core.console.access import (
     PREFIX,
-    ConsoleRoute,
     Operator,
     current_operator,
     form_of,
-    section,
+    section_router,
 )
 from omnistack_core.console.pagination import decode_cursor, encode_cursor, page_url
 from omnistack_core.console.state import ConsoleState
 from omnistack_core.jobs import FailedJobs, JobsModule, RedisQueue, live_workers
 from omnistack_core.jobs.serialization import loads
 
-router = APIRouter(
-    prefix=PREFIX + "/jobs",
-    route_class=ConsoleRoute,
-    include_in_schema=False,
-    dependencies=[Depends(section("jobs"))],
-)
+router = section_router("jobs")
 
 _IN_PROGRESS = "arq:in-progress:"
 _JOB = "arq:job:"
