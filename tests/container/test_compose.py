@@ -12,7 +12,6 @@ also shortens the health checks' intervals, which only makes the test wait less.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,9 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from omnistack_core.testing import create_test_database, drop_test_database, flush_redis
 from omnistack_core.testing.pytest_plugin import services_required
-from omnistack_core.testing.services import DEFAULT_TEST_POSTGRES_URL
 from tests.container.conftest import FIGURES
 from tests.container.engine import (
     Engine,
@@ -36,13 +33,16 @@ from tests.container.engine import (
 from tests.container.test_image import (
     REDIS_URL,
     free_port,
+    fresh_database_and_queue,
+    generated_from_checkout,
     production_env,
     readme_build_command,
+    release_database_and_queue,
     signed_in,
     timed_build,
     wait_for,
 )
-from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
+from tests.template.rendering import snapshot
 from tests.template.supabase_tokens import LEGACY_JWT_SECRET
 
 pytestmark = [pytest.mark.container, pytest.mark.integration]
@@ -161,16 +161,8 @@ def stack(
         if services_required():
             pytest.fail(f"Compose v2 is required: {exc} (OMNISTACK_REQUIRE_SERVICES=1)")
         pytest.skip(str(exc))
-    server = os.environ.get("OMNISTACK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
-    try:
-        database_url = create_test_database(server)
-        flush_redis(REDIS_URL)
-    except Exception as exc:  # noqa: BLE001 - any reason the servers are unusable
-        if services_required():
-            pytest.fail(f"PostgreSQL and Redis are required: {exc}")
-        pytest.skip(f"PostgreSQL or Redis is not reachable: {exc}")
-    answers = {**ANSWER_SETS[name], "omnistack_core_version": f"@ {REPOSITORY.as_uri()}"}
-    project = render(template, tmp_path_factory.mktemp(name) / "service", answers)
+    database_url = fresh_database_and_queue()
+    project = generated_from_checkout(template, tmp_path_factory, name)
     dockerfile = (project / "docker/Dockerfile").read_text()
     command = readme_build_command(project)
     image = command[command.index("-t") + 1]
@@ -190,8 +182,7 @@ def stack(
     finally:
         built.compose("down", "--remove-orphans", check=False)
         docker_engine.discard(image)
-        drop_test_database(server, database_url)
-        flush_redis(REDIS_URL)
+        release_database_and_queue(database_url)
 
 
 def test_compose_config_accepts_the_generated_file_alone_with_production_values(

@@ -153,6 +153,35 @@ def timed_build(engine: Engine, project: Path, *extra: str) -> tuple[float, str]
     return time.monotonic() - started, result.stdout + result.stderr
 
 
+def postgres_server() -> str:
+    return os.environ.get("OMNISTACK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+
+
+def fresh_database_and_queue() -> str:
+    """A new database on the test server, and the containers' Redis database emptied."""
+    try:
+        database_url = create_test_database(postgres_server())
+        flush_redis(REDIS_URL)
+    except Exception as exc:  # noqa: BLE001 - any reason the servers are unusable
+        if services_required():
+            pytest.fail(f"PostgreSQL and Redis are required: {exc}")
+        pytest.skip(f"PostgreSQL or Redis is not reachable: {exc}")
+    return database_url
+
+
+def release_database_and_queue(database_url: str) -> None:
+    drop_test_database(postgres_server(), database_url)
+    flush_redis(REDIS_URL)
+
+
+def generated_from_checkout(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Path:
+    """The answer set ``name``'s service, generated as the README's main command does."""
+    answers = {**ANSWER_SETS[name], "omnistack_core_version": f"@ {REPOSITORY.as_uri()}"}
+    return render(template, tmp_path_factory.mktemp(name) / "service", answers)
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return snapshot(tmp_path_factory.mktemp("template"))
@@ -168,16 +197,8 @@ def service(
     """The answer set's service, generated from this checkout as the README's main command
     does (its uv.lock points at the checkout), built cold and then from the cache."""
     name = request.param
-    server = os.environ.get("OMNISTACK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
-    try:
-        database_url = create_test_database(server)
-        flush_redis(REDIS_URL)
-    except Exception as exc:  # noqa: BLE001 - any reason the servers are unusable
-        if services_required():
-            pytest.fail(f"PostgreSQL and Redis are required: {exc}")
-        pytest.skip(f"PostgreSQL or Redis is not reachable: {exc}")
-    answers = {**ANSWER_SETS[name], "omnistack_core_version": f"@ {REPOSITORY.as_uri()}"}
-    project = render(template, tmp_path_factory.mktemp(name) / "service", answers)
+    database_url = fresh_database_and_queue()
+    project = generated_from_checkout(template, tmp_path_factory, name)
     dockerfile = (project / "docker/Dockerfile").read_text()
     command = readme_build_command(project)
     image = command[command.index("-t") + 1]
@@ -204,8 +225,7 @@ def service(
         for container in built.containers:
             docker_engine.docker("rm", "-f", container, check=False)
         docker_engine.discard(image)
-        drop_test_database(server, database_url)
-        flush_redis(REDIS_URL)
+        release_database_and_queue(database_url)
 
 
 def test_the_readme_build_command_builds_the_image_then_builds_it_from_the_cache(

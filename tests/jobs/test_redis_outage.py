@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -139,13 +139,6 @@ def start_worker(
         if worker.poll() is None:
             worker.kill()
         worker.wait(timeout=30)
-
-
-@pytest.fixture
-async def trace(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def ordering_app() -> FastAPI:

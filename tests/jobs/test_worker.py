@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -90,13 +90,6 @@ def start_worker(
         if worker.poll() is None:
             worker.kill()
         worker.communicate(timeout=30)
-
-
-@pytest.fixture
-async def trace(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def enqueuing_app() -> FastAPI:
