@@ -1,0 +1,1 @@
+"""Bare FastAPI: the floor every other figure is compared with."""

@@ -1,0 +1,21 @@
+"""The peer as uvicorn serves it: Sentry initialised at import, then the app.
+
+    PEER_DATABASE_URL=postgresql+psycopg://... PEER_SECRET_KEY=... \
+        uvicorn benchmarks.peers.fsft.main:app --host 127.0.0.1 --port 8000
+
+The template calls ``sentry_sdk.init(dsn=..., enable_tracing=True)`` when a DSN is set outside
+local development, i.e. in every deployment. The peer always calls it, with no DSN, so that
+start-up and every request pay what a deployed template pays (the SDK and its automatic
+integrations, a transaction per request), without sending anything. ``traces_sample_rate=1.0``
+is what ``enable_tracing=True`` sets; the SDK now warns on the older name.
+"""
+
+from __future__ import annotations
+
+import sentry_sdk
+
+from benchmarks.peers.fsft.api import create_app
+
+sentry_sdk.init(dsn=None, traces_sample_rate=1.0)
+
+app = create_app()
