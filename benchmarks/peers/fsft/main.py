@@ -5,17 +5,37 @@
 
 The template calls ``sentry_sdk.init(dsn=..., enable_tracing=True)`` when a DSN is set outside
 local development, i.e. in every deployment. The peer always calls it, with no DSN, so that
-start-up and every request pay what a deployed template pays (the SDK and its automatic
-integrations, a transaction per request), without sending anything. ``traces_sample_rate=1.0``
-is what ``enable_tracing=True`` sets; the SDK now warns on the older name.
+start-up and every request pay what a deployed template pays (the SDK, its integrations, a
+transaction per request) without sending anything. ``traces_sample_rate=1.0`` is what
+``enable_tracing=True`` sets; the SDK now warns on the older name.
+
+Sentry enables an integration for every supported library it finds installed. This
+virtualenv holds far more than the template's (OpenAI, Anthropic, Redis, arq, asyncpg, …),
+and each would be imported and patched at start-up; so the peer names the integrations the
+template's own environment enables (FastAPI, Starlette, SQLAlchemy, HTTPX, beside the SDK's
+defaults) and turns the automatic search off.
 """
 
 from __future__ import annotations
 
 import sentry_sdk
+from sentry_sdk.integrations.fastapi import FastApiIntegration
+from sentry_sdk.integrations.httpx import HttpxIntegration
+from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+from sentry_sdk.integrations.starlette import StarletteIntegration
 
 from benchmarks.peers.fsft.api import create_app
 
-sentry_sdk.init(dsn=None, traces_sample_rate=1.0)
+sentry_sdk.init(
+    dsn=None,
+    traces_sample_rate=1.0,
+    auto_enabling_integrations=False,
+    integrations=[
+        StarletteIntegration(),
+        FastApiIntegration(),
+        SqlalchemyIntegration(),
+        HttpxIntegration(),
+    ],
+)
 
 app = create_app()
