@@ -175,15 +175,16 @@ def test_items_are_owned_listed_paged_and_guarded_per_user(peer: Peer) -> None:
 
 
 @pytest.mark.integration
-def test_main_initialises_sentry_with_tracing_and_serves_the_api(peer: Peer) -> None:
+def test_main_starts_sentry_with_tracing_without_cryptography_and_serves(peer: Peer) -> None:
     probe = (
-        "import json, sentry_sdk\n"
+        "import json, sys, sentry_sdk\n"
         "from fastapi.testclient import TestClient\n"
         "from benchmarks.peers.fsft.main import app\n"
         "options = sentry_sdk.get_client().options\n"
         "with TestClient(app) as client:\n"
         "    health = client.get('/api/v1/utils/health-check/').json()\n"
-        "print(json.dumps([options['dsn'], options['traces_sample_rate'], health]))\n"
+        "crypto = sys.modules.get('cryptography') is not None\n"
+        "print(json.dumps([options['dsn'], options['traces_sample_rate'], health, crypto]))\n"
     )
     environment = {**os.environ, "PEER_DATABASE_URL": peer.url, "PEER_SECRET_KEY": SECRET}
 
@@ -198,7 +199,7 @@ def test_main_initialises_sentry_with_tracing_and_serves_the_api(peer: Peer) -> 
     )
 
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [None, 1.0, True]
+    assert json.loads(done.stdout) == [None, 1.0, True, False]
 
 
 def test_bare_health_is_ok() -> None:

@@ -18,6 +18,15 @@ defaults) and turns the automatic search off.
 
 from __future__ import annotations
 
+import sys
+
+# The template's lock file has no `cryptography`; PyJWT imports it whenever it is installed
+# (about 9 MiB of the process), and this virtualenv has it for our auth extra. The peer
+# signs and checks HS256 only, which PyJWT does without it, so it is kept out, before
+# anything can import it.
+if "cryptography" not in sys.modules:
+    sys.modules["cryptography"] = None  # type: ignore[assignment]
+
 import sentry_sdk
 from sentry_sdk.integrations.fastapi import FastApiIntegration
 from sentry_sdk.integrations.httpx import HttpxIntegration
