@@ -1,0 +1,11 @@
+"""``python -m benchmarks.service``: the generated services against bare FastAPI and FSFT.
+
+One run generates the default and the every-module service from this checkout, starts each
+as its image does (``omnistack serve``, production settings, JSON logs) beside two baselines
+(bare FastAPI and the reference peer in ``benchmarks/peers/fsft``), and measures every row of
+issue 20's goal table in interleaved rounds. ``benchmarks/README.md`` says how to read it.
+
+Modules: :mod:`.targets` starts and stops the processes measured, :mod:`.jwks` serves the
+Supabase keys over HTTPS, :mod:`.services` builds the four targets, :mod:`.load` drives wrk,
+:mod:`.rounds` runs the interleaved rounds, :mod:`.report` prints and writes the table.
+"""
