@@ -38,6 +38,8 @@ class Mode:
     further_rounds: int
     further_seconds: int
     churn_seconds: int
+    trend_targets: tuple[str, ...]
+    """Those measured at 64 connections and in the further rounds."""
     connections: int = 16
     churn_connections: int = 64
     users: int = 1000
@@ -54,7 +56,10 @@ SHORT = Mode(
     warmup_seconds=1,
     further_rounds=2,
     further_seconds=1,
-    churn_seconds=2,
+    churn_seconds=1,
+    # The default service's churn and memory trend only in full mode: the goals are the
+    # every-module service's.
+    trend_targets=("fsft", "all"),
     overhead_arguments=("--requests", "2000", "--rounds", "3", "--http-seconds", "0"),
 )
 FULL = Mode(
@@ -66,6 +71,7 @@ FULL = Mode(
     further_rounds=5,
     further_seconds=10,
     churn_seconds=10,
+    trend_targets=("fsft", "default", "all"),
     overhead_arguments=("--http-seconds", "0"),
 )
 
