@@ -189,10 +189,12 @@ def run(mode: Mode, work: Path, cleanup: contextlib.ExitStack) -> dict[str, Any]
     run_load(driver, mode, say)
     rss_warm = {name: round(server.rss()[0], 1) for name, server in servers.items()}
     workers_mib, workers_processes = servers["all-w2"].rss()
-    say(f"churn at {mode.churn_connections} connections…")
-    run_churn(driver, mode, mode.trend_targets)
+    # The further rounds repeat the load rounds before anything else runs, so their memory
+    # compares with the warm figure; 64 connections come after, as they grow the pools.
     say("further rounds for the memory trend…")
     rss_further = run_further(driver, mode, mode.trend_targets, say)
+    say(f"churn at {mode.churn_connections} connections…")
+    run_churn(driver, mode, mode.trend_targets)
     stop_servers()
     servers.clear()
     say("in-process cost per request…")

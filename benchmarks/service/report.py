@@ -204,14 +204,14 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
             ]
             return float(sum(counts)) if counts else None
 
-        ours = [opened("default"), opened("all")]
+        ours = [value for value in (opened("default"), opened("all")) if value is not None]
         rows.append(
             Row(
                 f"PostgreSQL sessions opened, DB routes at {connections} connections",
                 per_target(opened),
                 "",
                 "0 (ours)",
-                _all_met(*(None if value is None else value == 0 for value in ours)),
+                all(value == 0 for value in ours) if ours else None,
             )
         )
     workers: dict[str, Any] = results["workers"]
