@@ -5,7 +5,9 @@ as its image does (``omnistack serve``, production settings, JSON logs) beside t
 (bare FastAPI and the reference peer in ``benchmarks/peers/fsft``), and measures every row of
 issue 20's goal table in interleaved rounds. ``benchmarks/README.md`` says how to read it.
 
-Modules: :mod:`.targets` starts and stops the processes measured, :mod:`.jwks` serves the
-Supabase keys over HTTPS, :mod:`.services` builds the four targets, :mod:`.load` drives wrk,
-:mod:`.rounds` runs the interleaved rounds, :mod:`.report` prints and writes the table.
+Modules: :mod:`.services` builds the four targets (generation, migration, the peer's seed),
+:mod:`.targets` starts and stops their processes, :mod:`.jwks` serves the Supabase keys over
+HTTPS, :mod:`.database` creates databases and counts sessions, :mod:`.load` drives wrk,
+:mod:`.rounds` runs the interleaved rounds, :mod:`.overhead` the in-process row,
+:mod:`.machine` records the machine, and :mod:`.report` prints and writes the table.
 """
