@@ -85,3 +85,15 @@ def release_check(session: nox.Session) -> None:
     files = sorted(str(path) for pattern in ("*.whl", "*.tar.gz") for path in dist.glob(pattern))
     session.run("twine", "check", "--strict", *files)
     session.run("python", "scripts/check_dist.py", str(dist), "--imports", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Issue 20's table: the generated services against bare FastAPI and the FSFT peer.
+
+    ``nox -s bench`` is the short check (under five minutes on two cores);
+    ``nox -s bench -- --full`` the release table. Needs PostgreSQL, Redis (database 13 is
+    flushed) and wrk; writes bench-results/. ``benchmarks/README.md`` says how to read it.
+    """
+    sync(session, "--all-extras", "--group", "bench", "--group", "template", "--group", "test")
+    session.run("python", "-m", "benchmarks.service", *session.posargs)
