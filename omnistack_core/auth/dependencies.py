@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
@@ -39,13 +39,16 @@ async def optional_principal(request: Request) -> Principal | None:
             cannot be had.
         ModuleNotRunningError: The app does not run the auth module.
     """
-    if hasattr(request.state, _CACHED):
-        cached: Principal | None = getattr(request.state, _CACHED)
+    # The dict behind request.state, read directly: a missing attribute of request.state
+    # costs an AttributeError, and most requests ask before anything is stored.
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    if _CACHED in state:
+        cached: Principal | None = state[_CACHED]
         return cached
     authenticator = AuthModule.of(request.app)
     token = authenticator.token_from(request)
     if token is None:
-        setattr(request.state, _CACHED, None)
+        state[_CACHED] = None
         return None
     try:
         principal = await _verified(request, authenticator.verifier, token)
@@ -60,7 +63,7 @@ async def optional_principal(request: Request) -> Principal | None:
         ) from None
     if authenticator.users is not None:
         await authenticator.users.seen(principal)
-    setattr(request.state, _CACHED, principal)
+    state[_CACHED] = principal
     return principal
 
 
