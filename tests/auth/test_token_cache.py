@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
+import secrets
 
-from omnistack_core.auth import Principal
+from omnistack_core import Installation
+from omnistack_core.auth import Authenticator, DevVerifier, Principal, TokenVerifier, mint_dev_token
 from omnistack_core.auth.token_cache import VerifiedTokenCache
 from omnistack_core.testing import app_client
 from omnistack_core.testing.issuer import LocalIssuer
 from tests.auth.auth_apps import auth_app, bearer, supabase_settings
 
 NOW = 1_800_000_000.0
+KEY = secrets.token_urlsafe(48)
 
 
 class Clock:
@@ -141,48 +143,58 @@ async def test_a_token_of_a_removed_key_is_refused_once_the_new_keys_are_fetched
     assert after.status_code == 401
 
 
-async def test_the_same_token_is_verified_against_the_keys_once(
-    local_issuer: LocalIssuer,
-) -> None:
-    token = local_issuer.supabase_token("ada")
-    # Keys are used for 0.2 s, and no longer once a fetch after that fails.
-    app = auth_app(
-        **supabase_settings(
-            local_issuer,
-            auth_jwks_cache_seconds=0.2,
-            auth_jwks_cooldown_seconds=0,
-            auth_jwks_max_stale_seconds=0,
-        )
+class CountingVerifier(TokenVerifier):
+    """Development tokens, verified by the real verifier, counted."""
+
+    provider = "dev"
+
+    def __init__(self) -> None:
+        self.inner = DevVerifier(KEY, environment="test")
+        self.verified = 0
+
+    async def verify(self, token: str) -> Principal:
+        self.verified += 1
+        return await self.inner.verify(token)
+
+
+async def statuses_and_verifications(
+    tokens: list[str], **settings: object
+) -> tuple[list[int], int]:
+    """GET /me with each token in turn, through an app whose verifier counts."""
+    app = auth_app(auth_provider="dev", secret_key=KEY, **settings)
+    verifier = CountingVerifier()
+    async with app_client(app) as client:
+        Installation.of(app).provide("auth", Authenticator(verifier, users=None))
+        statuses = [
+            (await client.get("/me", headers=bearer(token))).status_code for token in tokens
+        ]
+    return statuses, verifier.verified
+
+
+async def test_a_token_sent_again_is_not_verified_again() -> None:
+    ada, bob = mint_dev_token(KEY, "ada"), mint_dev_token(KEY, "bob")
+
+    statuses, verified = await statuses_and_verifications([ada, ada, bob, ada, bob])
+
+    assert statuses == [200] * 5
+    assert verified == 2
+
+
+async def test_a_refused_token_is_checked_and_refused_every_time() -> None:
+    forged = mint_dev_token("another-key-of-at-least-32-characters", "ada")
+
+    statuses, verified = await statuses_and_verifications([forged, forged, forged])
+
+    assert statuses == [401, 401, 401]
+    assert verified == 3
+
+
+async def test_with_the_cache_off_every_request_verifies_the_token() -> None:
+    ada = mint_dev_token(KEY, "ada")
+
+    statuses, verified = await statuses_and_verifications(
+        [ada, ada, ada], auth_token_cache_seconds=0
     )
 
-    async with app_client(app) as client:
-        first = await client.get("/me", headers=bearer(token))
-        # Were the token verified again, it would need keys, which can no longer be had.
-        local_issuer.status = 500
-        await asyncio.sleep(0.25)
-        second = await client.get("/me", headers=bearer(token))
-
-    assert (first.status_code, second.status_code) == (200, 200)
-
-
-async def test_with_the_cache_off_every_request_verifies_the_token(
-    local_issuer: LocalIssuer,
-) -> None:
-    token = local_issuer.supabase_token("ada")
-    app = auth_app(
-        **supabase_settings(
-            local_issuer,
-            auth_token_cache_seconds=0,
-            auth_jwks_cache_seconds=0.2,
-            auth_jwks_cooldown_seconds=0,
-            auth_jwks_max_stale_seconds=0,
-        )
-    )
-
-    async with app_client(app) as client:
-        first = await client.get("/me", headers=bearer(token))
-        local_issuer.status = 500
-        await asyncio.sleep(0.25)
-        second = await client.get("/me", headers=bearer(token))
-
-    assert (first.status_code, second.status_code) == (200, 503)
+    assert statuses == [200, 200, 200]
+    assert verified == 3
