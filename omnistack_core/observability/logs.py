@@ -322,6 +322,8 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 _second_cache: tuple[int, str] = (-1, "")
+# ".000Z" to ".999Z": picking one beats formatting the milliseconds on every line.
+_MILLISECONDS = tuple(f".{millisecond:03d}Z" for millisecond in range(1000))
 
 
 def _iso_utc(created: float) -> str:
@@ -332,4 +334,5 @@ def _iso_utc(created: float) -> str:
     if second != cached_second:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _second_cache = (second, prefix)
-    return f"{prefix}.{int((created - second) * 1000):03d}Z"
+    # created - second is below 1, so the index is at most 999.
+    return prefix + _MILLISECONDS[int((created - second) * 1000)]
