@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from starlette.applications import Starlette
 
 from omnistack_core.body_limit import BodySizeLimitMiddleware
@@ -103,11 +105,11 @@ def create_app(
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(StartupFailureMiddleware, settings=loaded)
 
-    app.include_router(health_router, prefix=API_PREFIX)
+    _add_routes(app, health_router, API_PREFIX)
     if metrics is not None:
         from omnistack_core.observability.metrics import metrics_router  # noqa: PLC0415
 
-        app.include_router(metrics_router(loaded), prefix=API_PREFIX)
+        _add_routes(app, metrics_router(loaded), API_PREFIX)
     timeout = loaded.health_check_timeout
     register_check(app, HealthCheck("database", _ping_database, timeout=timeout))
     if loaded.redis_url is not None:
@@ -118,6 +120,29 @@ def create_app(
     if lifespan is not None:
         _enter_last(app, lifespan)
     return app
+
+
+# What an APIRoute was declared with, besides its path and endpoint: the names of its
+# constructor's parameters, which it keeps as attributes of the same names.
+_ROUTE_OPTIONS = tuple(
+    name
+    for name in inspect.signature(APIRoute.__init__).parameters
+    if name not in ("self", "path", "endpoint", "dependency_overrides_provider")
+)
+
+
+def _add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:
+    """Add ``router``'s routes to the app itself, under ``prefix``.
+
+    Rather than ``include_router``: FastAPI walks every included router a request passes on
+    its way to its route, which costs several microseconds per router and per route, on every
+    request to the routes that come after these ones (all of a service's own).
+    """
+    for route in router.routes:
+        if not isinstance(route, APIRoute):  # pragma: no cover - the core's routers hold none
+            raise TypeError(f"{route!r} is not an APIRoute")
+        options = {name: getattr(route, name) for name in _ROUTE_OPTIONS}
+        app.router.add_api_route(prefix + route.path, route.endpoint, **options)
 
 
 def _http_metrics(settings: Settings) -> HttpMetrics | None:

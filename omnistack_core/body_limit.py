@@ -24,6 +24,7 @@ class BodySizeLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.detail = f"The request body is larger than {max_bytes} bytes."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -31,7 +32,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared, chunked = _body_headers(scope["headers"])
-        detail = f"The request body is larger than {self.max_bytes} bytes."
+        detail = self.detail
         if declared is not None and declared > self.max_bytes:
             await problem_response(scope["path"], ProblemError(413, detail))(scope, receive, send)
             return

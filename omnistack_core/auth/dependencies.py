@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,7 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from omnistack_core.auth.errors import AuthUnavailableError, InvalidTokenError
 from omnistack_core.auth.module import AuthModule
 from omnistack_core.auth.principal import Principal
+from omnistack_core.auth.settings import AuthSettings
+from omnistack_core.auth.token_cache import VerifiedTokenCache
+from omnistack_core.auth.tokens import TokenVerifier
 from omnistack_core.errors import ProblemError
+from omnistack_core.installation import Installation
 from omnistack_core.openapi import declare_problems
 
 logger = logging.getLogger("omnistack.auth")
@@ -22,6 +27,8 @@ _NO_TOKEN = {"WWW-Authenticate": "Bearer"}
 # Where a request keeps its verified caller, so a rate limit keyed by user and the route's
 # own auth dependency verify its token once.
 _CACHED = "omnistack_principal"
+# One cache per verifier, that is per running app; built on first use from the app's settings.
+_token_caches: WeakKeyDictionary[TokenVerifier, VerifiedTokenCache] = WeakKeyDictionary()
 
 
 async def optional_principal(request: Request) -> Principal | None:
@@ -32,16 +39,19 @@ async def optional_principal(request: Request) -> Principal | None:
             cannot be had.
         ModuleNotRunningError: The app does not run the auth module.
     """
-    if hasattr(request.state, _CACHED):
-        cached: Principal | None = getattr(request.state, _CACHED)
+    # The dict behind request.state, read directly: a missing attribute of request.state
+    # costs an AttributeError, and most requests ask before anything is stored.
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    if _CACHED in state:
+        cached: Principal | None = state[_CACHED]
         return cached
     authenticator = AuthModule.of(request.app)
     token = authenticator.token_from(request)
     if token is None:
-        setattr(request.state, _CACHED, None)
+        state[_CACHED] = None
         return None
     try:
-        principal = await authenticator.verifier.verify(token)
+        principal = await _verified(request, authenticator.verifier, token)
     except InvalidTokenError as exc:
         # Why, for whoever debugs it; never the token, and never to the client.
         logger.debug("Refused a token: %s", exc)
@@ -53,8 +63,31 @@ async def optional_principal(request: Request) -> Principal | None:
         ) from None
     if authenticator.users is not None:
         await authenticator.users.seen(principal)
-    setattr(request.state, _CACHED, principal)
+    state[_CACHED] = principal
     return principal
+
+
+async def _verified(request: Request, verifier: TokenVerifier, token: str) -> Principal:
+    """The principal of ``token``: remembered from an earlier request, else verified now."""
+    cache = _token_caches.get(verifier)
+    if cache is None:
+        cache = _token_caches[verifier] = _token_cache_for(request)
+    principal = cache.get(token, verifier.keys_version())
+    if principal is None:
+        principal = await verifier.verify(token)
+        # Read once verify has returned: the verifiers take a key from the JWKS and check the
+        # signature without awaiting in between, so this is the version of the key used.
+        cache.remember(token, principal, verifier.keys_version())
+    return principal
+
+
+def _token_cache_for(request: Request) -> VerifiedTokenCache:
+    settings = Installation.of(request.app).settings
+    if not isinstance(settings, AuthSettings):  # pragma: no cover - the module composes them
+        return VerifiedTokenCache(max_entries=0)
+    return VerifiedTokenCache(
+        max_entries=settings.auth_token_cache_size, ttl=settings.auth_token_cache_seconds
+    )
 
 
 async def signed_in_subject(request: Request) -> str | None:

@@ -9,6 +9,8 @@
   fetch at most once per ``cooldown``, so forged kids cannot make us hammer the issuer.
 * A failed fetch never empties the cache: the last good keys keep serving for ``max_stale``
   seconds past their ``ttl``, and the failure is logged; retries wait ``cooldown``.
+* ``version`` changes whenever a fetch brings a different key set, so whatever was verified
+  with the old keys (the verified-token cache) can be told it must be verified again.
 
 Fetching is asynchronous (httpx); parsing a JWKS is cheap, so nothing blocks the event loop.
 """
@@ -85,6 +87,8 @@ class JwksCache:
         self._max_stale = max_stale
         self._clock = clock
         self._keys: dict[str | None, SigningKey] = {}
+        self._published: list[Any] = []  # the JWKS entries the keys came from, to spot a change
+        self._version = 0
         self._fetched_at = -math.inf  # last successful fetch
         self._attempted_at = -math.inf  # last fetch, successful or not
         self._last_error: str | None = None
@@ -111,6 +115,11 @@ class JwksCache:
         if key is None:
             raise InvalidTokenError(f"unknown key id {kid!r}")
         return key
+
+    @property
+    def version(self) -> int:
+        """A number that changes each time a fetch brings a different set of keys."""
+        return self._version
 
     async def check(self) -> None:
         """Readiness: fetch when the keys are due, and fail when the last fetch failed.
@@ -146,7 +155,7 @@ class JwksCache:
 
     async def _fetch_and_store(self) -> None:
         try:
-            keys = await self._download()
+            keys, published = await self._download()
         except (httpx.HTTPError, ValueError) as exc:
             self._last_error = f"{type(exc).__name__}: {exc}"[:300]
             logger.warning(
@@ -156,11 +165,14 @@ class JwksCache:
                 len(self._keys),
             )
             return
+        if published != self._published:
+            self._version += 1
+            self._published = published
         self._keys = keys
         self._fetched_at = self._clock()
         self._last_error = None
 
-    async def _download(self) -> dict[str | None, SigningKey]:
+    async def _download(self) -> tuple[dict[str | None, SigningKey], list[Any]]:
         response = await self._client.get(self.url, follow_redirects=False)
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code}")
@@ -171,11 +183,13 @@ class JwksCache:
         if not isinstance(entries, list):
             raise ValueError("not a JWKS: no 'keys' list")  # noqa: TRY004 - reported as a fetch failure
         keys: dict[str | None, SigningKey] = {}
+        published: list[Any] = []
         for entry in entries:
             key = self._signing_key(entry)
             if key is not None:
                 keys[key.kid] = key
-        return keys
+                published.append(entry)
+        return keys, published
 
     def _signing_key(self, entry: object) -> SigningKey | None:
         if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":

@@ -62,6 +62,13 @@ class AuthSettings(ModuleSettings):
     """Seconds a JWKS fetch may take."""
     auth_user_sync_seconds: float = Field(default=300.0, ge=0)
     """Least time between two updates of a user's row in the ``users`` table."""
+    auth_token_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    """How long the principal of a verified token is reused without checking its signature
+    again; never past the token's ``exp``, and only while the issuer's keys are unchanged.
+    0 turns the cache off."""
+    auth_token_cache_size: int = Field(default=10_000, ge=0)
+    """How many verified tokens are remembered (by their SHA-256 digest), the least recently
+    used dropped first; 0 turns the cache off."""
 
     _auth_provider_required = required(
         "auth_provider",

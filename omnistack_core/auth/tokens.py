@@ -42,6 +42,17 @@ class TokenVerifier(abc.ABC):
             AuthUnavailableError: The keys to verify it cannot be had right now.
         """
 
+    def keys_version(self) -> int:
+        """A number that changes whenever the keys this verifier trusts change.
+
+        Principals of verified tokens are reused only while it stays the same
+        (:class:`~omnistack_core.auth.token_cache.VerifiedTokenCache`). Verifiers that fetch
+        an issuer's JWKS keep its cache as ``jwks`` (Supabase, Clerk) and report its version;
+        verifiers with fixed keys (a PEM key, a secret) report 0.
+        """
+        version = getattr(getattr(self, "jwks", None), "version", 0)
+        return version if isinstance(version, int) else 0
+
 
 def unverified_header(token: str) -> Mapping[str, Any]:
     """The token's header, read before anything is trusted, to pick the key.

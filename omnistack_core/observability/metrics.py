@@ -97,8 +97,9 @@ class HttpMetrics:
     """
 
     def __init__(self) -> None:
-        self._requests: dict[tuple[str, str, int], Any] = {}
-        self._durations: dict[tuple[str, str], Any] = {}
+        # (method, route, status) -> its request counter and its route's duration histogram:
+        # one lookup per finished request.
+        self._finished: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._in_progress: dict[str, Any] = {}
 
     def started(self, method: str) -> str:
@@ -113,17 +114,14 @@ class HttpMetrics:
     def finished(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record a finished request; ``method`` is what ``started`` returned."""
         self._in_progress[method].dec()
-        counter = self._requests.get((method, route, status))
-        if counter is None:
-            counter = self._requests[(method, route, status)] = HTTP_REQUESTS.labels(
-                method, route, str(status)
+        children = self._finished.get((method, route, status))
+        if children is None:
+            children = self._finished[(method, route, status)] = (
+                HTTP_REQUESTS.labels(method, route, str(status)),
+                HTTP_REQUEST_DURATION.labels(method, route),
             )
+        counter, histogram = children
         counter.inc()
-        histogram = self._durations.get((method, route))
-        if histogram is None:
-            histogram = self._durations[(method, route)] = HTTP_REQUEST_DURATION.labels(
-                method, route
-            )
         histogram.observe(seconds)
 
 

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnistack_core.errors import ProblemError, problem_response
-from omnistack_core.observability.logs import ACCESS_LOGGER, sole_handler_of
+from omnistack_core.observability.logs import ACCESS_LOGGER, AccessFields, sole_handler_of
 from omnistack_core.request_context import accepted_request_id, request_id_var
 
 if TYPE_CHECKING:
@@ -154,24 +154,21 @@ def _log_access(
     scope: Scope, request_id: str, *, method: str, route: str, status: int, seconds: float
 ) -> None:
     client = scope.get("client")
-    duration_ms = round(seconds * 1000, 2)
-    path = scope["path"]
-    message = f"{method} {path} {status} {duration_ms:.2f}ms"
-    fields = {
-        "method": method,
-        "route": route,
-        "path": path,
-        "status": status,
-        "duration_ms": duration_ms,
-        "client": client[0] if client else None,
-    }
+    access = AccessFields(
+        method=method,
+        route=route,
+        path=scope["path"],
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+        client=client[0] if client else None,
+    )
     handler = sole_handler_of(access_log)
     if handler is not None:
         # The common case, one line to stdout: the same line, without a LogRecord's cost.
-        handler.write_line(ACCESS_LOGGER, message, request_id, fields)
+        handler.write_access(request_id, access)
         return
     record = access_log.makeRecord(
-        ACCESS_LOGGER, logging.INFO, __file__, 0, message, (), None, extra=fields
+        ACCESS_LOGGER, logging.INFO, __file__, 0, access.message(), (), None, extra=access.extras()
     )
     record.request_id = request_id
     access_log.handle(record)

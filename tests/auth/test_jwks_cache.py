@@ -158,6 +158,29 @@ async def test_a_removed_key_stops_verifying_after_the_next_refresh(
         await cache.key(old.kid)
 
 
+async def test_the_version_changes_only_when_a_fetch_brings_other_keys(
+    local_issuer: LocalIssuer, client: httpx.AsyncClient
+) -> None:
+    clock = Clock()
+    cache = cache_for(local_issuer, client, clock, ttl=600, cooldown=0)
+    await cache.key(local_issuer.keys[0].kid)
+    first = cache.version
+
+    clock.now += 600  # due: fetched again, same keys
+    await cache.key(local_issuer.keys[0].kid)
+    same = cache.version
+    new_key = local_issuer.rotate("ES256")
+    await cache.key(new_key.kid)  # unknown: fetched again, a new key
+    rotated = cache.version
+    local_issuer.status = 500
+    clock.now += 600  # due, and the fetch fails: the cached keys are kept
+    await cache.key(new_key.kid)
+
+    assert same == first
+    assert rotated != first
+    assert cache.version == rotated
+
+
 async def test_a_cold_cache_with_the_issuer_down_is_unavailable(
     client: httpx.AsyncClient,
 ) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from omnistack_core import load_settings
 from omnistack_core.observability import configure_logging
+from omnistack_core.observability.logs import ACCESS_LOGGER, AccessFields, JsonFormatter
 from omnistack_core.request_context import request_id_var
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -158,3 +159,41 @@ def test_json_lines_carry_no_terminal_escape_codes() -> None:
     assert "\\u001b" not in line
     assert record["message"] == "red alert"
     assert record["detail"] == ["bold", {"k": "x"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "request_id", "client"),
+    [
+        ("/items/7", "0123456789abcdef0123456789abcdef", "10.0.0.1"),
+        ('/q"uote\\back/slash', None, None),
+        ("/caf\u00e9/\u2603/\U0001f600", "req-1", "::1"),
+        ("/control/\x00\x07\t\n\r", "req-2", "203.0.113.9"),
+        ("/escape/\x1b[31mred\x1b[0m", "req-3", "10.0.0.2"),
+    ],
+)
+@pytest.mark.parametrize("duration_ms", [0.0, 1.25, 12345.67, 0.1])
+def test_a_json_access_line_is_the_line_its_record_would_give(
+    path: str, request_id: str | None, client: str | None, duration_ms: float
+) -> None:
+    formatter = JsonFormatter('shop "api"', "production")
+    access = AccessFields(
+        method="GET",
+        route="/items/{item_id}",
+        path=path,
+        status=404,
+        duration_ms=duration_ms,
+        client=client,
+    )
+
+    direct = formatter.render_access(1_800_000_000.5, request_id, access)
+    via_record = formatter.render(
+        ACCESS_LOGGER,
+        "INFO",
+        1_800_000_000.5,
+        access.message(),
+        request_id=request_id,
+        extras=access.extras(),
+    )
+
+    assert direct == via_record
+    assert "\x1b" not in json.loads(direct)["path"]
