@@ -32,6 +32,7 @@ CLIENT_PATIENCE = 10.0
 
 APP = """
 import asyncio
+import os
 from pathlib import Path
 
 from fastapi import Request
@@ -49,6 +50,11 @@ async def client(request: Request) -> dict[str, str]:
 @app.post("/echo")
 async def echo(request: Request) -> dict[str, int]:
     return {"size": len(await request.body())}
+
+
+@app.get("/pid")
+async def pid() -> dict[str, int]:
+    return {"pid": os.getpid()}
 
 
 @app.get("/slow")
@@ -114,13 +120,15 @@ class Server:
         raise AssertionError("no VmRSS")
 
 
-def _serve(directory: Path, **variables: str) -> Iterator[Server]:
+def _serve(directory: Path, *, start_timeout: float = 30, **variables: str) -> Iterator[Server]:
     (directory / "service_app.py").write_text(textwrap.dedent(APP))
     port = _free_port()
     environment = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("DATABASE_", "REDIS_", "SERVER_", "FORWARDED_", "ENVIRONMENT"))
+        if not name.startswith(
+            ("DATABASE_", "REDIS_", "SERVER_", "FORWARDED_", "ENVIRONMENT", "WEB_", "PROMETHEUS_")
+        )
     }
     environment |= {
         "ENVIRONMENT": "development",
@@ -152,7 +160,7 @@ def _serve(directory: Path, **variables: str) -> Iterator[Server]:
     try:
         wait_until(
             healthy,
-            timeout=30,
+            timeout=start_timeout,
             interval=0.2,
             message=lambda: (
                 f"omnistack serve did not start: {(directory / 'serve.log').read_text()}"
@@ -341,3 +349,159 @@ def test_a_bad_bound_is_reported_by_its_name_and_nothing_serves(tmp_path: Path) 
     assert result.returncode == 1
     assert "SERVER_MAX_HEADER_BYTES" in result.stderr
     assert "FORWARDED_ALLOW_IPS: 'the-proxy' is not an IP address or network" in result.stderr
+
+
+def _children(pid: int) -> set[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {int(child) for child in children}
+
+
+def _answering_pids(port: int, requests: int) -> list[int]:
+    """The pid that answered each of ``requests`` requests to ``/pid``, one connection each."""
+    pids = []
+    for _ in range(requests):
+        answer = _exchange(port, HEALTH.replace(b"/api/v1/public/health", b"/pid"))
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        pids.append(int(answer.rsplit(b":", 1)[1].rstrip(b"}")))
+    return pids
+
+
+def _until_both_workers_answer(port: int) -> list[int]:
+    """The pids that answered requests to ``/pid``, sent until two workers have answered."""
+    answered: list[int] = []
+
+    def both_answered() -> bool:
+        # The kernel hands each connection to whichever worker accepts it first.
+        answered.extend(_answering_pids(port, 10))
+        return len(set(answered)) == 2
+
+    # The first worker up serves alone until the second has built its app.
+    wait_until(both_answered, timeout=90, message=lambda: f"only {set(answered)} answered")
+    return answered
+
+
+def _requests_counted(port: int, route: str) -> float:
+    """``http_requests_total`` of ``route`` in one scrape, over its statuses and methods."""
+    answer = _exchange(port, HEALTH.replace(b"/api/v1/public/health", b"/api/v1/public/metrics"))
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in answer.decode().splitlines()
+        if line.startswith("http_requests_total{") and f'route="{route}"' in line
+    )
+
+
+def test_two_workers_serve_and_the_metrics_sum_both(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"a previous run's")  # would break every scrape
+    # A checker process builds the app before the workers do: twice a start's work.
+    for server in _serve(
+        tmp_path, start_timeout=90, WEB_CONCURRENCY="2", PROMETHEUS_MULTIPROC_DIR=str(metrics)
+    ):
+        answered = _until_both_workers_answer(server.port)
+        answered.extend(_answering_pids(server.port, 20))
+        # Each scrape is answered by either worker; every one must count all the requests.
+        scrapes = [_requests_counted(server.port, "/pid") for _ in range(20)]
+
+        assert set(answered) <= _children(server.process.pid)
+        assert server.process.pid not in answered
+        assert scrapes == [len(answered)] * 20
+        assert not (metrics / "counter_1.db").exists()
+
+
+def test_sigterm_drains_every_worker_and_stops_them_all(tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    for server in _serve(
+        tmp_path,
+        start_timeout=90,
+        WEB_CONCURRENCY="2",
+        SHUTDOWN_GRACE_SECONDS="10",
+        TMPDIR=str(temporary),
+    ):
+        workers = set(_until_both_workers_answer(server.port))
+        with closing(_connect(server.port)) as connection:
+            connection.sendall(HEALTH.replace(b"/api/v1/public/health", b"/slow"))
+            wait_until(
+                (server.log.parent / "slow-started").exists,
+                timeout=10,
+                message="the request never reached the app",
+            )
+            server.process.send_signal(signal.SIGTERM)
+            answer = _read_all(connection)
+        server.process.wait(timeout=15)
+
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert answer.endswith(b'{"finished":"yes"}')
+        assert server.process.returncode == 0
+        assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+        # The metrics directory serve made for the workers went with them.
+        assert list(temporary.glob("omnistack-metrics-*")) == []
+
+
+BROKEN_APP = """
+from omnistack_core import create_app, load_settings
+
+app = create_app(load_settings(server_max_header_bytes=10))
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "abc"])
+def test_a_bad_worker_count_is_reported_by_its_name_before_any_worker(
+    tmp_path: Path, workers: str
+) -> None:
+    (tmp_path / "service_app.py").write_text(textwrap.dedent(APP))
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"stale")
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "WEB_CONCURRENCY": workers,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "WEB_CONCURRENCY" in result.stderr
+    assert "Started" not in result.stderr
+    # serve never got as far as preparing the workers' metrics directory.
+    assert (metrics / "counter_1.db").exists()
+
+
+def test_an_app_that_cannot_start_is_reported_once_and_no_worker_starts(tmp_path: Path) -> None:
+    (tmp_path / "service_app.py").write_text(textwrap.dedent(BROKEN_APP))
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"stale")
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    # One report, the checker's: a worker would have printed its own.
+    assert result.stderr.count("SERVER_MAX_HEADER_BYTES") == 1, result.stderr
+    assert (metrics / "counter_1.db").exists()
