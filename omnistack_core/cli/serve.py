@@ -82,7 +82,7 @@ def _serve_workers(spec: str, host: str, settings: Settings) -> int:
     metrics = serve_workers.MetricsDirectory()
     try:
         metrics.prepare()
-        serve_workers.Supervisor(config, [config.bind_socket()], metrics).run()
+        serve_workers.Supervisor(config, [serve_workers.listening_socket(config)], metrics).run()
     finally:
         metrics.close()
     return 0

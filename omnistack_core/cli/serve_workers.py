@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -93,6 +94,20 @@ def _build(spec: str) -> None:
     from omnistack_core.cli.service_app import load_app_or_report  # noqa: PLC0415 - in the checker
 
     sys.exit(0 if load_app_or_report(spec) is not None else 1)
+
+
+def listening_socket(config: Config) -> socket.socket:
+    """The socket every worker accepts on, bound as uvicorn binds it, marked as TCP.
+
+    uvicorn leaves the socket's protocol at 0 (Kludex/uvicorn#3149), connections accepted on it
+    inherit that, and asyncio turns Nagle's algorithm off only on a socket that says TCP. A
+    response written in two parts (header, then body) then waits for the client's delayed ACK:
+    about 40 ms a request on a kept-alive connection, a third of the throughput measured.
+    """
+    bound = config.bind_socket()
+    if bound.family not in (socket.AF_INET, socket.AF_INET6):
+        return bound
+    return socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
 
 
 class MetricsDirectory:

@@ -7,6 +7,7 @@ from "held open".
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -505,3 +506,35 @@ def test_an_app_that_cannot_start_is_reported_once_and_no_worker_starts(tmp_path
     # One report, the checker's: a worker would have printed its own.
     assert result.stderr.count("SERVER_MAX_HEADER_BYTES") == 1, result.stderr
     assert (metrics / "counter_1.db").exists()
+
+
+async def _nodelay_of_a_connection_accepted_on(listener: socket.socket) -> int:
+    """TCP_NODELAY as asyncio leaves it on a connection it accepts on ``listener``."""
+    loop = asyncio.get_running_loop()
+    seen: asyncio.Future[int] = loop.create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted = transport.get_extra_info("socket")
+            seen.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    server = await loop.create_server(Probe, sock=listener)
+    _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+    try:
+        return await asyncio.wait_for(seen, timeout=10)
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_the_workers_connections_send_without_waiting_for_acks() -> None:
+    from uvicorn import Config  # noqa: PLC0415 - after the importorskip
+
+    from omnistack_core.cli.serve_workers import listening_socket  # noqa: PLC0415
+
+    listener = listening_socket(Config("service_app:app", host="127.0.0.1", port=0))
+
+    # With Nagle's algorithm on, each response's body waits for the client's delayed ACK.
+    assert asyncio.run(_nodelay_of_a_connection_accepted_on(listener)) == 1
