@@ -68,8 +68,6 @@ def _serve_workers(spec: str, host: str, settings: Settings) -> int:
     from omnistack_core.cli import serve_workers  # noqa: PLC0415 - the serve extra
     from omnistack_core.cli.http_bounds import ServerBounds  # noqa: PLC0415 - the serve extra
 
-    if not serve_workers.app_starts(spec):
-        return 1
     trusted = _trusted_peers(settings)
     config = serve_workers.WorkerConfig(
         spec,
@@ -81,6 +79,8 @@ def _serve_workers(spec: str, host: str, settings: Settings) -> int:
     )
     metrics = serve_workers.MetricsDirectory()
     try:
+        if not serve_workers.app_starts(spec):
+            return 1
         metrics.prepare()
         serve_workers.Supervisor(config, [serve_workers.listening_socket(config)], metrics).run()
     finally:

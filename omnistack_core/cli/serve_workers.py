@@ -117,14 +117,15 @@ class MetricsDirectory:
         configured = os.environ.get(METRICS_DIRECTORY, "")
         self.private = not configured
         self.path = Path(configured or tempfile.mkdtemp(prefix="omnistack-metrics-"))
+        # Made now: the checker, given the variable, writes its values there as it builds.
+        self.path.mkdir(parents=True, exist_ok=True)
 
     def prepare(self) -> None:
-        """Create the directory, empty of a previous run's values, and name it to the workers.
+        """Empty the directory of earlier values and name it to the workers.
 
         Values a previous run left would be added to this run's (and the checker's, all zero,
         would show as a process that is gone). Only the client's own files are removed.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
         for stale in self.path.glob("*.db"):
             stale.unlink(missing_ok=True)
         os.environ[METRICS_DIRECTORY] = str(self.path)
