@@ -538,3 +538,31 @@ def test_the_workers_connections_send_without_waiting_for_acks() -> None:
 
     # With Nagle's algorithm on, each response's body waits for the client's delayed ACK.
     assert asyncio.run(_nodelay_of_a_connection_accepted_on(listener)) == 1
+
+
+def test_a_dead_workers_requests_still_count_and_its_live_gauges_go(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    for server in _serve(
+        tmp_path, start_timeout=90, WEB_CONCURRENCY="2", PROMETHEUS_MULTIPROC_DIR=str(metrics)
+    ):
+        _kill_a_worker_and_watch_the_metrics(server, metrics)
+
+
+def _kill_a_worker_and_watch_the_metrics(server: Server, metrics: Path) -> None:
+    answered = _until_both_workers_answer(server.port)
+    victim = answered[0]
+    live = metrics / f"gauge_livesum_{victim}.db"
+    assert live.exists()  # http_requests_in_progress, written as it served
+
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not live.exists(), timeout=30, message="the gauge outlived its worker")
+    # uvicorn starts a worker in its place; the dead one's counts stay in the sum.
+    replacement = wait_until(
+        lambda: set(_answering_pids(server.port, 10)) - set(answered),
+        timeout=90,
+        message="no worker replaced the dead one",
+    )
+
+    assert (metrics / f"counter_{victim}.db").exists()
+    assert victim not in replacement
+    assert _requests_counted(server.port, "/pid") >= len(answered)
