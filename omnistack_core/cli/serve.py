@@ -82,10 +82,14 @@ def _serve_workers(spec: str, host: str, settings: Settings) -> int:
         if not serve_workers.app_starts(spec):
             return 1
         metrics.prepare()
-        serve_workers.Supervisor(config, [serve_workers.listening_socket(config)], metrics).run()
+        supervisor = serve_workers.Supervisor(
+            config, [serve_workers.listening_socket(config)], metrics
+        )
+        supervisor.run()
     finally:
         metrics.close()
-    return 0
+    # uvicorn stops every worker when one cannot start; the platform should see it failed.
+    return 1 if supervisor.failed_to_start else 0
 
 
 def _serve_one_process(spec: str, host: str) -> int:

@@ -149,6 +149,11 @@ class Supervisor(Multiprocess):
         self.metrics = metrics
         self._seen: set[int] = set()
 
+    @property
+    def failed_to_start(self) -> bool:
+        """Whether it stopped because a worker could not start (its app or its lifespan)."""
+        return any(process.exitcode == STARTUP_FAILURE for process in self.processes)
+
     def keep_subprocess_alive(self) -> None:
         """Replace dead workers as uvicorn does; forget the live gauges of those gone."""
         super().keep_subprocess_alive()

@@ -566,3 +566,35 @@ def _kill_a_worker_and_watch_the_metrics(server: Server, metrics: Path) -> None:
     assert (metrics / f"counter_{victim}.db").exists()
     assert victim not in replacement
     assert _requests_counted(server.port, "/pid") >= len(answered)
+
+
+# Builds for the first import only (serve's check); every worker after it cannot start.
+APP_ONLY_ONCE = """
+from pathlib import Path
+
+from omnistack_core import create_app, load_settings
+
+if Path("built").exists():
+    app = create_app(load_settings(server_max_header_bytes=10))
+else:
+    Path("built").touch()
+    app = create_app()
+"""
+
+
+def test_workers_that_cannot_start_stop_serve_with_status_1(tmp_path: Path) -> None:
+    (tmp_path / "service_app.py").write_text(textwrap.dedent(APP_ONLY_ONCE))
+    environment = {**os.environ, "ENVIRONMENT": "development", "WEB_CONCURRENCY": "2"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "SERVER_MAX_HEADER_BYTES" in result.stderr
