@@ -86,6 +86,10 @@ class Settings(ModuleSettings):
     """Open connections (and requests in progress) per process; above it requests get 503."""
     shutdown_grace_seconds: int = Field(default=5, ge=0, le=3600)
     """Seconds requests in flight get to finish on SIGTERM before the server stops."""
+    web_concurrency: int = Field(default=1, ge=1, le=64)
+    """Worker processes ``omnistack serve`` runs in one container, each with its own copy of
+    the app, database pool and ``SERVER_MAX_CONNECTIONS``; with more than one, the metrics
+    endpoint sums them (Prometheus multiprocess mode). Render sets it on some runtimes."""
     forwarded_allow_ips: str = ""
     """Peers whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed: addresses or
     networks, comma-separated (``10.0.0.0/8,172.16.0.0/12``), or ``*`` for any. Empty (the

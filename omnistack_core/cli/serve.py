@@ -5,11 +5,15 @@ bad setting is one block, as at any start), then serves it on ``PORT`` with the 
 :mod:`omnistack_core.cli.http_bounds` from the ``SERVER_*`` settings, drains for
 ``SHUTDOWN_GRACE_SECONDS`` on SIGTERM, and believes ``X-Forwarded-For`` (or the header
 ``FORWARDED_CLIENT_IP_HEADER`` names) only from the peers ``FORWARDED_ALLOW_IPS`` names.
+
+``WEB_CONCURRENCY`` above 1 runs that many worker processes under uvicorn's supervisor, each
+serving the same way (:mod:`omnistack_core.cli.serve_workers`), with the metrics summed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +42,7 @@ def add_commands(commands: Any) -> None:
         "SERVER_BODY_TIMEOUT_SECONDS, idle connections closed after SERVER_KEEPALIVE_SECONDS, "
         "at most SERVER_MAX_CONNECTIONS at once, SHUTDOWN_GRACE_SECONDS to drain on SIGTERM, "
         "and X-Forwarded-For (or FORWARDED_CLIENT_IP_HEADER) believed only from "
-        "FORWARDED_ALLOW_IPS.",
+        "FORWARDED_ALLOW_IPS; WEB_CONCURRENCY worker processes (1), metrics summed over them.",
     )
     add_app_option(serve)
     serve.add_argument("--host", default="0.0.0.0", help="interface to bind (0.0.0.0)")  # noqa: S104 - a container's port
@@ -46,7 +50,55 @@ def add_commands(commands: Any) -> None:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    app = load_app_or_report(app_spec(arguments))
+    if importlib.util.find_spec("uvicorn") is None:
+        print(
+            "error: omnistack serve needs uvicorn: pip install 'omnistack-core[serve]'",
+            file=sys.stderr,
+        )
+        return 1
+    spec = app_spec(arguments)
+    settings = _settings_from_environment()
+    if settings is None or settings.web_concurrency == 1:
+        return _serve_one_process(spec, arguments.host)
+    return _serve_workers(spec, arguments.host, settings)
+
+
+def _serve_workers(spec: str, host: str, settings: Settings) -> int:
+    """Check the app in a process of its own, then serve it from ``WEB_CONCURRENCY`` workers."""
+    from omnistack_core.cli import serve_workers  # noqa: PLC0415 - the serve extra
+    from omnistack_core.cli.http_bounds import ServerBounds  # noqa: PLC0415 - the serve extra
+
+    trusted = _trusted_peers(settings)
+    config = serve_workers.WorkerConfig(
+        spec,
+        bounds=ServerBounds.from_settings(settings),
+        trusted=trusted,
+        client_ip_header=settings.forwarded_client_ip_header,
+        workers=settings.web_concurrency,
+        **_server_options(settings, host, trusted),
+    )
+    metrics = serve_workers.MetricsDirectory()
+    try:
+        if not serve_workers.app_starts(spec):
+            return 1
+        metrics.prepare()
+        supervisor = serve_workers.Supervisor(
+            config, [serve_workers.listening_socket(config)], metrics
+        )
+        supervisor.run()
+    finally:
+        metrics.close()
+    # uvicorn stops every worker when one cannot start; the platform should see it failed.
+    return 1 if supervisor.failed_to_start else 0
+
+
+def _serve_one_process(spec: str, host: str) -> int:
+    """Build the app here and serve it in this process (``WEB_CONCURRENCY=1``)."""
+    import uvicorn  # noqa: PLC0415 - the serve extra
+
+    from omnistack_core.cli.http_bounds import ServerBounds  # noqa: PLC0415 - the serve extra
+
+    app = load_app_or_report(spec)
     if app is None:
         return 1
     try:
@@ -54,40 +106,54 @@ def _serve(arguments: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         report(exc, OutputFormat.from_environment())
         return 1
-    try:
-        import uvicorn  # noqa: PLC0415 - the serve extra
-
-        from omnistack_core.cli.http_bounds import ServerBounds  # noqa: PLC0415 - the serve extra
-    except ImportError:
-        print(
-            "error: omnistack serve needs uvicorn: pip install 'omnistack-core[serve]'",
-            file=sys.stderr,
-        )
-        return 1
     bounds = ServerBounds.from_settings(settings)
-    trusted = [peer.strip() for peer in settings.forwarded_allow_ips.split(",") if peer.strip()]
+    trusted = _trusted_peers(settings)
     served: ASGIApp = app
     header = settings.forwarded_client_ip_header
     if header and trusted:
         served = client_from_header(app, TrustedPeers(trusted), header)
     config = uvicorn.Config(
         served,
-        host=arguments.host,
-        port=settings.port,
         http=bounds.protocol(),
-        h11_max_incomplete_event_size=bounds.max_header_bytes,
-        timeout_keep_alive=bounds.keepalive_seconds,
-        limit_concurrency=bounds.max_connections,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        proxy_headers=bool(trusted) and not header,
-        forwarded_allow_ips=trusted or None,
-        # The app configured logging when it was built, and writes its own access lines.
-        log_config=None,
-        access_log=False,
-        server_header=False,
+        **_server_options(settings, host, trusted),
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def _settings_from_environment() -> Settings | None:
+    """The core settings, to learn ``WEB_CONCURRENCY``; None if they are invalid.
+
+    Invalid settings are then reported by building the app in this process, which lists the
+    modules' problems with the core's, as any start does.
+    """
+    try:
+        return load_settings()
+    except ConfigurationError:
+        return None
+
+
+def _trusted_peers(settings: Settings) -> list[str]:
+    return [peer.strip() for peer in settings.forwarded_allow_ips.split(",") if peer.strip()]
+
+
+def _server_options(settings: Settings, host: str, trusted: list[str]) -> dict[str, Any]:
+    """The uvicorn options the settings give, the same for one process and for each worker."""
+    header = settings.forwarded_client_ip_header
+    return {
+        "host": host,
+        "port": settings.port,
+        "h11_max_incomplete_event_size": settings.server_max_header_bytes,
+        "timeout_keep_alive": settings.server_keepalive_seconds,
+        "limit_concurrency": settings.server_max_connections,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        "proxy_headers": bool(trusted) and not header,
+        "forwarded_allow_ips": trusted or None,
+        # The app configures logging when it is built, and writes its own access lines.
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+    }
 
 
 def _settings_of(app: FastAPI) -> Settings:

@@ -7,6 +7,7 @@ from "held open".
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -32,6 +33,7 @@ CLIENT_PATIENCE = 10.0
 
 APP = """
 import asyncio
+import os
 from pathlib import Path
 
 from fastapi import Request
@@ -49,6 +51,11 @@ async def client(request: Request) -> dict[str, str]:
 @app.post("/echo")
 async def echo(request: Request) -> dict[str, int]:
     return {"size": len(await request.body())}
+
+
+@app.get("/pid")
+async def pid() -> dict[str, int]:
+    return {"pid": os.getpid()}
 
 
 @app.get("/slow")
@@ -114,13 +121,15 @@ class Server:
         raise AssertionError("no VmRSS")
 
 
-def _serve(directory: Path, **variables: str) -> Iterator[Server]:
+def _serve(directory: Path, *, start_timeout: float = 30, **variables: str) -> Iterator[Server]:
     (directory / "service_app.py").write_text(textwrap.dedent(APP))
     port = _free_port()
     environment = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("DATABASE_", "REDIS_", "SERVER_", "FORWARDED_", "ENVIRONMENT"))
+        if not name.startswith(
+            ("DATABASE_", "REDIS_", "SERVER_", "FORWARDED_", "ENVIRONMENT", "WEB_", "PROMETHEUS_")
+        )
     }
     environment |= {
         "ENVIRONMENT": "development",
@@ -152,7 +161,7 @@ def _serve(directory: Path, **variables: str) -> Iterator[Server]:
     try:
         wait_until(
             healthy,
-            timeout=30,
+            timeout=start_timeout,
             interval=0.2,
             message=lambda: (
                 f"omnistack serve did not start: {(directory / 'serve.log').read_text()}"
@@ -341,3 +350,251 @@ def test_a_bad_bound_is_reported_by_its_name_and_nothing_serves(tmp_path: Path) 
     assert result.returncode == 1
     assert "SERVER_MAX_HEADER_BYTES" in result.stderr
     assert "FORWARDED_ALLOW_IPS: 'the-proxy' is not an IP address or network" in result.stderr
+
+
+def _children(pid: int) -> set[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {int(child) for child in children}
+
+
+def _answering_pids(port: int, requests: int) -> list[int]:
+    """The pid that answered each of ``requests`` requests to ``/pid``, one connection each."""
+    pids = []
+    for _ in range(requests):
+        answer = _exchange(port, HEALTH.replace(b"/api/v1/public/health", b"/pid"))
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        pids.append(int(answer.rsplit(b":", 1)[1].rstrip(b"}")))
+    return pids
+
+
+def _until_both_workers_answer(port: int) -> list[int]:
+    """The pids that answered requests to ``/pid``, sent until two workers have answered."""
+    answered: list[int] = []
+
+    def both_answered() -> bool:
+        # The kernel hands each connection to whichever worker accepts it first.
+        answered.extend(_answering_pids(port, 10))
+        return len(set(answered)) == 2
+
+    # The first worker up serves alone until the second has built its app.
+    wait_until(both_answered, timeout=90, message=lambda: f"only {set(answered)} answered")
+    return answered
+
+
+def _requests_counted(port: int, route: str) -> float:
+    """``http_requests_total`` of ``route`` in one scrape, over its statuses and methods."""
+    answer = _exchange(port, HEALTH.replace(b"/api/v1/public/health", b"/api/v1/public/metrics"))
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in answer.decode().splitlines()
+        if line.startswith("http_requests_total{") and f'route="{route}"' in line
+    )
+
+
+def test_two_workers_serve_and_the_metrics_sum_both(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"a previous run's")  # would break every scrape
+    # A checker process builds the app before the workers do: twice a start's work.
+    for server in _serve(
+        tmp_path, start_timeout=90, WEB_CONCURRENCY="2", PROMETHEUS_MULTIPROC_DIR=str(metrics)
+    ):
+        answered = _until_both_workers_answer(server.port)
+        answered.extend(_answering_pids(server.port, 20))
+        # Each scrape is answered by either worker; every one must count all the requests.
+        scrapes = [_requests_counted(server.port, "/pid") for _ in range(20)]
+
+        assert set(answered) <= _children(server.process.pid)
+        assert server.process.pid not in answered
+        assert scrapes == [len(answered)] * 20
+        assert not (metrics / "counter_1.db").exists()
+
+
+def test_sigterm_drains_every_worker_and_stops_them_all(tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    for server in _serve(
+        tmp_path,
+        start_timeout=90,
+        WEB_CONCURRENCY="2",
+        SHUTDOWN_GRACE_SECONDS="10",
+        TMPDIR=str(temporary),
+    ):
+        workers = set(_until_both_workers_answer(server.port))
+        with closing(_connect(server.port)) as connection:
+            connection.sendall(HEALTH.replace(b"/api/v1/public/health", b"/slow"))
+            wait_until(
+                (server.log.parent / "slow-started").exists,
+                timeout=10,
+                message="the request never reached the app",
+            )
+            server.process.send_signal(signal.SIGTERM)
+            answer = _read_all(connection)
+        server.process.wait(timeout=15)
+
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert answer.endswith(b'{"finished":"yes"}')
+        assert server.process.returncode == 0
+        assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+        # The metrics directory serve made for the workers went with them.
+        assert list(temporary.glob("omnistack-metrics-*")) == []
+
+
+BROKEN_APP = """
+from omnistack_core import create_app, load_settings
+
+app = create_app(load_settings(server_max_header_bytes=10))
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "abc"])
+def test_a_bad_worker_count_is_reported_by_its_name_before_any_worker(
+    tmp_path: Path, workers: str
+) -> None:
+    (tmp_path / "service_app.py").write_text(textwrap.dedent(APP))
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"stale")
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "WEB_CONCURRENCY": workers,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "WEB_CONCURRENCY" in result.stderr
+    assert "Started" not in result.stderr
+    # serve never got as far as preparing the workers' metrics directory.
+    assert (metrics / "counter_1.db").exists()
+
+
+def test_an_app_that_cannot_start_is_reported_once_and_no_worker_starts(tmp_path: Path) -> None:
+    (tmp_path / "service_app.py").write_text(textwrap.dedent(BROKEN_APP))
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"stale")
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "development",
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    # One report, the checker's: a worker would have printed its own.
+    assert result.stderr.count("SERVER_MAX_HEADER_BYTES") == 1, result.stderr
+    assert (metrics / "counter_1.db").exists()
+
+
+async def _nodelay_of_a_connection_accepted_on(listener: socket.socket) -> int:
+    """TCP_NODELAY as asyncio leaves it on a connection it accepts on ``listener``."""
+    loop = asyncio.get_running_loop()
+    seen: asyncio.Future[int] = loop.create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted = transport.get_extra_info("socket")
+            seen.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    server = await loop.create_server(Probe, sock=listener)
+    _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+    try:
+        return await asyncio.wait_for(seen, timeout=10)
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_the_workers_connections_send_without_waiting_for_acks() -> None:
+    from uvicorn import Config  # noqa: PLC0415 - after the importorskip
+
+    from omnistack_core.cli.serve_workers import listening_socket  # noqa: PLC0415
+
+    listener = listening_socket(Config("service_app:app", host="127.0.0.1", port=0))
+
+    # With Nagle's algorithm on, each response's body waits for the client's delayed ACK.
+    assert asyncio.run(_nodelay_of_a_connection_accepted_on(listener)) == 1
+
+
+def test_a_dead_workers_requests_still_count_and_its_live_gauges_go(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    for server in _serve(
+        tmp_path, start_timeout=90, WEB_CONCURRENCY="2", PROMETHEUS_MULTIPROC_DIR=str(metrics)
+    ):
+        _kill_a_worker_and_watch_the_metrics(server, metrics)
+
+
+def _kill_a_worker_and_watch_the_metrics(server: Server, metrics: Path) -> None:
+    answered = _until_both_workers_answer(server.port)
+    victim = answered[0]
+    live = metrics / f"gauge_livesum_{victim}.db"
+    assert live.exists()  # http_requests_in_progress, written as it served
+
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not live.exists(), timeout=30, message="the gauge outlived its worker")
+    # uvicorn starts a worker in its place; the dead one's counts stay in the sum.
+    replacement = wait_until(
+        lambda: set(_answering_pids(server.port, 10)) - set(answered),
+        timeout=90,
+        message="no worker replaced the dead one",
+    )
+
+    assert (metrics / f"counter_{victim}.db").exists()
+    assert victim not in replacement
+    assert _requests_counted(server.port, "/pid") >= len(answered)
+
+
+# Builds for the first import only (serve's check); every worker after it cannot start.
+APP_ONLY_ONCE = """
+from pathlib import Path
+
+from omnistack_core import create_app, load_settings
+
+if Path("built").exists():
+    app = create_app(load_settings(server_max_header_bytes=10))
+else:
+    Path("built").touch()
+    app = create_app()
+"""
+
+
+def test_workers_that_cannot_start_stop_serve_with_status_1(tmp_path: Path) -> None:
+    (tmp_path / "service_app.py").write_text(textwrap.dedent(APP_ONLY_ONCE))
+    environment = {**os.environ, "ENVIRONMENT": "development", "WEB_CONCURRENCY": "2"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "omnistack_core.cli", "serve", "--app", "service_app:app"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "SERVER_MAX_HEADER_BYTES" in result.stderr

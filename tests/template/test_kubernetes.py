@@ -422,6 +422,8 @@ def test_the_api_drains_within_its_termination_grace_period(
     assert env["FORWARDED_ALLOW_IPS"] == (
         "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7"
     )
+    # One uvicorn process per pod: the autoscaler adds pods.
+    assert env["WEB_CONCURRENCY"] == "1"
 
 
 @pytest.mark.parametrize("name", [name for name in ANSWERS if jobs_chosen(name)])

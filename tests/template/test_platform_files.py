@@ -228,6 +228,32 @@ def test_compose_publishes_the_api_on_loopback_and_trusts_no_proxy(
 
 
 @pytest.mark.parametrize("name", ANSWERS)
+def test_every_platform_file_sets_one_web_worker_per_instance(
+    generate: Callable[[str], Path], name: str
+) -> None:
+    project = generate(name)
+    targets = ANSWERS[name]["deploy_targets"]
+    counts: dict[str, str] = {}
+    if "fly" in targets:
+        counts["fly"] = fly_toml(project)["env"]["WEB_CONCURRENCY"]
+    if "render" in targets:
+        web = render_web(render_yaml(project))
+        counts["render"] = env_vars(web)["WEB_CONCURRENCY"]["value"]
+    if "railway" in targets:
+        for environment in ("production", "pr-12"):
+            variables = railway_web(project, environment)["variables"]
+            counts[f"railway {environment}"] = variables["WEB_CONCURRENCY"]["value"]
+    if "docker" in targets:
+        compose = yaml.safe_load((project / "docker-compose.yml").read_text())
+        counts["compose"] = compose["services"]["api"]["environment"]["WEB_CONCURRENCY"]
+    # The smallest plans have room for one copy of the app; instances scale beyond it.
+    assert counts == dict.fromkeys(counts, "1")
+    assert len(counts) >= len(set(targets) - {"kubernetes"})
+    for count in counts.values():
+        assert Settings(web_concurrency=count).web_concurrency == 1
+
+
+@pytest.mark.parametrize("name", ANSWERS)
 def test_platform_files_exist_exactly_for_the_chosen_targets(
     generate: Callable[[str], Path], name: str
 ) -> None:
@@ -472,6 +498,7 @@ def test_railway_secrets_are_kept_on_railway_never_written(
         "SERVICE_NAME",
         "LOG_FORMAT",
         "SHUTDOWN_GRACE_SECONDS",
+        "WEB_CONCURRENCY",
         "FORWARDED_ALLOW_IPS",
         "SENTRY_TRACES_SAMPLE_RATE",
         "AUTH_PROVIDER",
