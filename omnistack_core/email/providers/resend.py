@@ -90,8 +90,11 @@ class ResendProvider(EmailProvider):
     ) -> None:
         self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self.api_url = api_url.rstrip("/")
+        self._timeout = timeout
+        # Made on the first send when not given: an httpx client loads the CA bundle, which
+        # costs start-up time and memory that a service sending no email yet need not pay.
+        self._http = http_client
         self._owns_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=timeout)
         self._client: AsyncHTTPClient | None = None  # the SDK's view of _http, on first send
 
     def __repr__(self) -> str:
@@ -113,6 +116,8 @@ class ResendProvider(EmailProvider):
         params = resend_params(message)
         options: resend.Emails.SendOptions = {"idempotency_key": idempotency_key}
         if self._client is None:
+            if self._http is None:
+                self._http = httpx.AsyncClient(timeout=self._timeout)
             self._client = _httpx_client_class()(self._http)
         # No await between these assignments and the SDK reading them (see the docstring).
         resend.api_key = self._api_key.get_secret_value()
@@ -131,7 +136,7 @@ class ResendProvider(EmailProvider):
 
             if resend.default_async_http_client is self._client:
                 resend.default_async_http_client = resend._auto_async_http_client  # noqa: SLF001
-        if self._owns_client:
+        if self._owns_client and self._http is not None:
             await self._http.aclose()
 
 
