@@ -1,7 +1,10 @@
 """Cold import-and-build time of an OmniStack app against a bare FastAPI app.
 
 Each sample is a fresh interpreter, so nothing is cached in memory; the two cases alternate
-so that machine noise falls on both. Printed: the median of each and their ratio.
+so that machine noise falls on both. Printed: the median of each and their ratio, then for
+reference an app with every module (what a generated "everything" service builds) with its
+peak memory. Bytecode is written on the warm-up run even when the shell sets
+PYTHONDONTWRITEBYTECODE: the image compiles it at build time, so no start compiles sources.
 
     uv run python benchmarks/import_time.py [--runs 21]
 """
@@ -16,10 +19,11 @@ import sys
 import tempfile
 
 TIMED = """
+import resource
 import time
 started = time.perf_counter()
 {body}
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 CASES = {
@@ -28,6 +32,20 @@ CASES = {
         "import omnistack_core\nomnistack_core.create_app()"
     ),
 }
+
+# Not part of the ratio: every module installed, as in a generated service that has them all.
+EVERY_MODULE = """
+import omnistack_core
+from omnistack_core.ai import AIModule
+from omnistack_core.auth import AuthModule
+from omnistack_core.billing import BillingModule
+from omnistack_core.console import ConsoleModule
+from omnistack_core.email import EmailModule
+from omnistack_core.jobs import JobsModule
+omnistack_core.create_app(modules=[
+    AuthModule(), EmailModule(), BillingModule(), AIModule(), ConsoleModule(), JobsModule(jobs=[])
+])
+"""
 
 # Not part of the ratio: what the app then does at start-up (SQLAlchemy, the SQLite engine).
 STARTUP = """
@@ -43,8 +61,10 @@ asyncio.run(start())
 """
 
 
-def sample(body: str, directory: str) -> float:
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+def sample(body: str, directory: str) -> tuple[float, float]:
+    """Seconds taken and the peak memory in MiB of one fresh interpreter running ``body``."""
+    unset = {"DATABASE_URL", "PYTHONDONTWRITEBYTECODE"}
+    env = {key: value for key, value in os.environ.items() if key not in unset}
     result = subprocess.run(
         [sys.executable, "-c", TIMED.format(body=body)],
         cwd=directory,
@@ -53,7 +73,8 @@ def sample(body: str, directory: str) -> float:
         text=True,
         check=True,
     )
-    return float(result.stdout.strip())
+    seconds, kib = result.stdout.split()
+    return float(seconds), int(kib) / 1024
 
 
 def main() -> None:
@@ -62,13 +83,15 @@ def main() -> None:
     runs = parser.parse_args().runs
     samples: dict[str, list[float]] = {name: [] for name in CASES}
     startup: list[float] = []
+    every: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as directory:
-        for body in CASES.values():  # warm the bytecode caches once
+        for body in [*CASES.values(), EVERY_MODULE, STARTUP]:  # write the bytecode once
             sample(body, directory)
         for _ in range(runs):
             for name, body in CASES.items():
-                samples[name].append(sample(body, directory))
-            startup.append(sample(STARTUP, directory))
+                samples[name].append(sample(body, directory)[0])
+            startup.append(sample(STARTUP, directory)[0])
+            every.append(sample(EVERY_MODULE, directory))
 
     medians = {name: statistics.median(values) for name, values in samples.items()}
     print(f"median of {runs} cold runs each")
@@ -79,6 +102,11 @@ def main() -> None:
     print(
         f"  for reference, import + create_app + start-up (SQLite engine): "
         f"{statistics.median(startup) * 1000:.1f} ms"
+    )
+    print(
+        f"  for reference, import + create_app with every module: "
+        f"{statistics.median(seconds for seconds, _ in every) * 1000:.1f} ms, "
+        f"peak memory {statistics.median(mib for _, mib in every):.1f} MiB"
     )
 
 

@@ -22,8 +22,13 @@ all read the same :class:`Requirement`.
 
 from __future__ import annotations
 
+import ast
 import functools
+import inspect
+import itertools
 import json
+import linecache
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import UnionType
@@ -265,7 +270,10 @@ class ModuleSettings(BaseSettings):
         env_ignore_empty=True,
         extra="ignore",
         validate_default=True,
-        use_attribute_docstrings=True,
+        # Field descriptions come from the attribute docstrings, read by
+        # _describe_from_docstrings below rather than pydantic's use_attribute_docstrings:
+        # pydantic's reader scans every loaded module for each class on Python < 3.13, which
+        # made the settings classes the largest part of our own start-up.
         # JSON values (BILLING_PLANS, AI_PRICES) are decoded by _json_settings below, not by
         # pydantic-settings: its decoding error stopped loading at the first bad value, named
         # no variable pydantic reports, and hid every other problem.
@@ -296,6 +304,7 @@ class ModuleSettings(BaseSettings):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        _describe_from_docstrings(cls)
         requirements = requirements_of(cls)
         _check_defaults(cls, requirements)
         order = list(cls.model_fields)
@@ -380,3 +389,51 @@ def _environments_in_words(environments: Sequence[str]) -> str:
         return "outside development"
     names = list(environments)
     return "in " + (" and ".join(names) if len(names) <= 2 else ", ".join(names))
+
+
+def _describe_from_docstrings(cls: type[BaseModel], block: list[str] | None = None) -> None:
+    """Give ``cls``'s fields the docstrings written under them as descriptions.
+
+    The source is ``block``, else the class statement being executed in the frame that
+    defines ``cls`` (found by its globals, a cheap test), so classes made in functions are read
+    too; a class with no source (one made by ``type()``) keeps the descriptions it inherits.
+    """
+    if block is None:
+        module = sys.modules.get(cls.__module__)
+        frame = inspect.currentframe()
+        while frame is not None and (module is None or frame.f_globals is not vars(module)):
+            frame = frame.f_back
+        if frame is None:
+            return
+        lines = linecache.getlines(frame.f_code.co_filename, frame.f_globals)
+        if not lines or frame.f_lineno > len(lines):
+            return
+        block = inspect.getblock(lines[frame.f_lineno - 1 :])
+    # An indented class (made in a function) parses inside a function of the same indent.
+    source = "".join(block)
+    if block[0][:1].isspace():
+        source = "def _enclosing():\n" + source
+    try:
+        statement = ast.parse(source).body[0]
+    except SyntaxError:
+        return
+    if isinstance(statement, ast.FunctionDef):
+        statement = statement.body[0]
+    if not isinstance(statement, ast.ClassDef) or statement.name != cls.__name__:
+        return
+    body = statement.body
+    for attribute, following in itertools.pairwise(body):
+        if (
+            isinstance(attribute, ast.AnnAssign)
+            and isinstance(attribute.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            field = cls.model_fields.get(attribute.target.id)
+            if field is not None and field.description is None:
+                field.description = inspect.cleandoc(following.value.value)
+
+
+# Its subclasses are described as they are made; this class is already made.
+_describe_from_docstrings(ModuleSettings, inspect.getsourcelines(ModuleSettings)[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
 import sys
 import textwrap
@@ -221,6 +223,59 @@ def test_an_app_without_optional_modules_never_imports_provider_sdks(tmp_path: P
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(name) for name in ("jwt", "resend", "jinja2", "stripe")),
+    reason="needs the auth, email, console and billing extras",
+)
+def test_a_started_app_has_not_imported_what_it_has_not_used_yet(tmp_path: Path) -> None:
+    # What a generated service pays for before its first request: not the Resend SDK or
+    # Jinja (first email, first console page), nor Clerk's verifier when Supabase signs in.
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from omnistack_core import create_app
+        from omnistack_core.auth import AuthModule
+        from omnistack_core.console import ConsoleModule
+        from omnistack_core.email import EmailModule
+
+        async def start_and_stop():
+            app = create_app(modules=[AuthModule(), EmailModule(), ConsoleModule()])
+            async with app.router.lifespan_context(app):
+                await app.state.database.ping()
+
+        asyncio.run(start_and_stop())
+        unused = ["resend", "jinja2", "omnistack_core.auth.clerk", "sentry_sdk"]
+        print(",".join(name for name in unused if name in sys.modules))
+        """
+    )
+    env = {
+        **os.environ,
+        "AUTH_PROVIDER": "supabase",
+        "SUPABASE_PROJECT_URL": "https://project.supabase.invalid",
+        "EMAIL_PROVIDER": "resend",
+        "RESEND_API_KEY": "re_test",
+        "EMAIL_FROM": "Tests <tests@example.com>",
+    }
+    env.pop("SENTRY_DSN", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.splitlines()[-1:] == [""]  # the last line; log lines come before
+
+
+def test_importing_the_auth_module_does_not_import_httpx(tmp_path: Path) -> None:
+    script = "import sys, omnistack_core.auth; print('httpx' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
 
 
 def test_importing_omnistack_core_does_not_import_sqlalchemy(tmp_path: Path) -> None:

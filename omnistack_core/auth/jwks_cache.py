@@ -23,13 +23,16 @@ import math
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 from omnistack_core.auth.errors import AuthUnavailableError, InvalidTokenError
+
+if TYPE_CHECKING:
+    # Only the client the caller passes in needs httpx: importing the cache does not.
+    import httpx
 
 logger = logging.getLogger("omnistack.auth")
 
@@ -154,6 +157,8 @@ class JwksCache:
             fetching.exception()  # retrieved, so asyncio does not warn; already handled
 
     async def _fetch_and_store(self) -> None:
+        import httpx  # noqa: PLC0415 - loaded already: the client is an httpx client
+
         try:
             keys, published = await self._download()
         except (httpx.HTTPError, ValueError) as exc:

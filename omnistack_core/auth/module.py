@@ -6,18 +6,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from secrets import token_urlsafe
+from typing import TYPE_CHECKING
 
-import httpx
 from fastapi import FastAPI
 from sqlalchemy import MetaData, Table
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
-from omnistack_core.auth.clerk import SESSION_COOKIE, ClerkVerifier, clerk_jwks_url
-from omnistack_core.auth.dev import DevVerifier
-from omnistack_core.auth.jwks_cache import JwksCache
 from omnistack_core.auth.settings import AuthSettings
-from omnistack_core.auth.supabase import SupabaseVerifier, supabase_jwks_url
 from omnistack_core.auth.tokens import TokenVerifier
 from omnistack_core.auth.users import (
     DEFAULT_USERS_TABLE,
@@ -31,6 +27,9 @@ from omnistack_core.installation import Installation, resource_of
 from omnistack_core.migration_branch import MigrationBranch
 from omnistack_core.module import Module
 from omnistack_core.rate_limit import SUBJECT_RESOURCE, CallerSubject
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +125,9 @@ class AuthModule(Module[AuthSettings]):
 
     @asynccontextmanager
     async def _running(self, app: FastAPI, settings: AuthSettings) -> AsyncIterator[None]:
+        # httpx loads when the app starts, not when it is built (OpenAPI export, the CLI).
+        import httpx  # noqa: PLC0415
+
         # The dependencies reach the running module through this one: imported here, not above.
         from omnistack_core.auth.dependencies import signed_in_subject  # noqa: PLC0415
 
@@ -147,6 +149,9 @@ class AuthModule(Module[AuthSettings]):
 def _verifier(
     settings: AuthSettings, client: httpx.AsyncClient
 ) -> tuple[TokenVerifier, str | None]:
+    # Each provider's verifier is imported only when it is the one configured.
+    from omnistack_core.auth.jwks_cache import JwksCache  # noqa: PLC0415
+
     def cache(url: str) -> JwksCache:
         return JwksCache(
             url,
@@ -158,6 +163,8 @@ def _verifier(
 
     leeway = settings.auth_leeway_seconds
     if settings.auth_provider == "supabase" and settings.supabase_project_url:
+        from omnistack_core.auth.supabase import SupabaseVerifier, supabase_jwks_url  # noqa: PLC0415
+
         secret = settings.supabase_jwt_secret
         supabase = SupabaseVerifier(
             settings.supabase_project_url,
@@ -168,6 +175,12 @@ def _verifier(
         )
         return supabase, None
     if settings.auth_provider == "clerk" and settings.clerk_issuer_url:
+        from omnistack_core.auth.clerk import (  # noqa: PLC0415
+            SESSION_COOKIE,
+            ClerkVerifier,
+            clerk_jwks_url,
+        )
+
         issuer = settings.clerk_issuer_url
         clerk = ClerkVerifier(
             issuer,
@@ -178,6 +191,8 @@ def _verifier(
             leeway=leeway,
         )
         return clerk, SESSION_COOKIE
+    from omnistack_core.auth.dev import DevVerifier  # noqa: PLC0415
+
     # Unset only in development (a test or staging refuses it): a key for this process alone.
     key = settings.secret_key.get_secret_value() if settings.secret_key else token_urlsafe(48)
     dev = DevVerifier(key, environment=settings.environment, leeway=leeway)
@@ -185,6 +200,8 @@ def _verifier(
 
 
 async def _check_jwks(app: Starlette) -> None:
+    from omnistack_core.auth.jwks_cache import JwksCache  # noqa: PLC0415 - loaded at start-up
+
     authenticator = AuthModule.of(app)
     jwks = getattr(authenticator.verifier, "jwks", None)
     if isinstance(jwks, JwksCache):

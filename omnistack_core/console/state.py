@@ -6,11 +6,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 
 from omnistack_core.console.audit import mask_text
@@ -18,6 +18,7 @@ from omnistack_core.console.settings import ConsoleSettings
 from omnistack_core.installation import Installation, resource_of
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
     from redis.asyncio import Redis
 
 # The sections in navigation order: (module whose installation shows it, path, label).
@@ -75,15 +76,25 @@ class ConsoleState:
         self.redis = redis
         self.history: deque[Sample] = deque(maxlen=30)
         self._spent: dict[str, float] = {}
-        self.templates = Environment(
+
+    @cached_property
+    def templates(self) -> Environment:
+        """The pages' Jinja environment, built when the first page is rendered.
+
+        Jinja is imported then, not at start-up: most processes never render a console page.
+        """
+        from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
+
+        templates = Environment(
             loader=PackageLoader("omnistack_core.console", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.filters["when"] = _when
+        templates.filters["when"] = _when
         # Errors quote their input, personal data included.
-        self.templates.filters["masked"] = mask_text
+        templates.filters["masked"] = mask_text
+        return templates
 
     @classmethod
     def of(cls, app: Starlette) -> ConsoleState:

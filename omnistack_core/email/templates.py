@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,20 +88,32 @@ class EmailTemplates:
     def __init__(
         self, directories: Sequence[Path | str] = (), *, include_defaults: bool = True
     ) -> None:
-        import jinja2  # noqa: PLC0415 - loaded when templates are first used, not on import
-
         self.directories = tuple(Path(directory) for directory in directories)
-        self._sources: list[jinja2.BaseLoader] = [
+        self.include_defaults = include_defaults
+
+    @cached_property
+    def _sources(self) -> list[jinja2.BaseLoader]:
+        # Jinja loads when an email is first rendered, not when the module starts.
+        import jinja2  # noqa: PLC0415
+
+        sources: list[jinja2.BaseLoader] = [
             jinja2.FileSystemLoader(str(directory)) for directory in self.directories
         ]
-        if include_defaults:
-            self._sources.append(jinja2.PackageLoader("omnistack_core.email", "templates"))
+        if self.include_defaults:
+            sources.append(jinja2.PackageLoader("omnistack_core.email", "templates"))
+        return sources
+
+    @cached_property
+    def environment(self) -> jinja2.Environment:
+        """The Jinja environment the templates render in, built on first use."""
+        import jinja2  # noqa: PLC0415 - loaded with the sources
+
         # Each source is also reachable on its own, under a prefix no file name starts with,
         # so that an email's text body can be taken from the folder its HTML came from.
         by_source = jinja2.PrefixLoader(
             {f"{_SOURCE_PREFIX}{index}": source for index, source in enumerate(self._sources)}
         )
-        self.environment: jinja2.Environment = jinja2.Environment(
+        return jinja2.Environment(
             loader=jinja2.ChoiceLoader([jinja2.ChoiceLoader(self._sources), by_source]),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html", "htm", "xml"), default_for_string=True, default=False

@@ -157,9 +157,20 @@ async def test_the_provider_is_closed_at_shutdown(resend_server: LocalResend) ->
     app = resend_app(resend_server)
 
     async with running(app):
-        client: httpx.AsyncClient = EmailModule.of(app).provider._http
+        await send_email(app, message(subject="Before shutdown"))
+        client = EmailModule.of(app).provider._http
+        assert isinstance(client, httpx.AsyncClient)
 
     assert client.is_closed
+
+
+async def test_the_provider_opens_no_connection_pool_until_it_sends(
+    resend_server: LocalResend,
+) -> None:
+    app = resend_app(resend_server)
+
+    async with running(app):
+        assert EmailModule.of(app).provider._http is None
 
 
 async def test_an_idempotency_key_resend_would_refuse_is_refused_before_sending(

@@ -7,51 +7,64 @@ one event loop no other task can run in between, and two providers (two keys, tw
 send concurrently without using each other's. The values stay set after the call (putting
 back the previous ones would be wrong when two calls overlap); :meth:`ResendProvider.aclose`
 takes its client out again.
+
+The SDK (and the ``requests`` library it brings) is imported on the first send, not when the
+provider is built at start-up: a service that sends no email in its first seconds starts
+without it. The email extra is checked when ``omnistack_core.email`` is imported.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import resend
 from pydantic import SecretStr
-from resend.exceptions import ResendError
-from resend.http_client_async import AsyncHTTPClient
 
 from omnistack_core.email.errors import EmailDeliveryError, EmailTransientError, InvalidMessageError
 from omnistack_core.email.message import EmailMessage
 from omnistack_core.email.provider import EmailProvider
 
+if TYPE_CHECKING:
+    import resend
+    from resend.exceptions import ResendError
+    from resend.http_client_async import AsyncHTTPClient
+
 DEFAULT_API_URL = "https://api.resend.com"
 
 
-class _HttpxClient(AsyncHTTPClient):
+@functools.cache
+def _httpx_client_class() -> Callable[[httpx.AsyncClient], AsyncHTTPClient]:
     """The SDK's async client interface over one shared ``httpx.AsyncClient``.
 
     The SDK's own httpx client opens a connection pool per request; this one keeps the
-    connections (and their TLS sessions) between sends.
+    connections (and their TLS sessions) between sends. Defined on first use, since it
+    subclasses the SDK's interface.
     """
+    from resend.http_client_async import AsyncHTTPClient  # noqa: PLC0415 - on first send
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    class HttpxClient(AsyncHTTPClient):
+        def __init__(self, client: httpx.AsyncClient) -> None:
+            self.client = client
 
-    async def request(  # noqa: PLR0917 - the SDK's signature
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        json: dict[str, object] | list[object] | None = None,
-        files: dict[str, Any] | None = None,
-        data: dict[str, str] | None = None,
-    ) -> tuple[bytes, int, Mapping[str, str]]:
-        response = await self.client.request(
-            method, url, headers=dict(headers), json=json, files=files, data=data
-        )
-        return response.content, response.status_code, response.headers
+        async def request(  # noqa: PLR0917 - the SDK's signature
+            self,
+            method: str,
+            url: str,
+            headers: Mapping[str, str],
+            json: dict[str, object] | list[object] | None = None,
+            files: dict[str, Any] | None = None,
+            data: dict[str, str] | None = None,
+        ) -> tuple[bytes, int, Mapping[str, str]]:
+            response = await self.client.request(
+                method, url, headers=dict(headers), json=json, files=files, data=data
+            )
+            return response.content, response.status_code, response.headers
+
+    return HttpxClient
 
 
 class ResendProvider(EmailProvider):
@@ -77,9 +90,12 @@ class ResendProvider(EmailProvider):
     ) -> None:
         self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self.api_url = api_url.rstrip("/")
+        self._timeout = timeout
+        # Made on the first send when not given: an httpx client loads the CA bundle, which
+        # costs start-up time and memory that a service sending no email yet need not pay.
+        self._http = http_client
         self._owns_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=timeout)
-        self._client = _HttpxClient(self._http)
+        self._client: AsyncHTTPClient | None = None  # the SDK's view of _http, on first send
 
     def __repr__(self) -> str:
         return f"ResendProvider(api_url={self.api_url!r})"
@@ -94,8 +110,15 @@ class ResendProvider(EmailProvider):
                 concurrent request with the same key (409), Resend failing (5xx), or no
                 connection.
         """
+        import resend  # noqa: PLC0415 - the SDK loads on the first send (see the docstring)
+        from resend.exceptions import ResendError  # noqa: PLC0415
+
         params = resend_params(message)
         options: resend.Emails.SendOptions = {"idempotency_key": idempotency_key}
+        if self._client is None:
+            if self._http is None:
+                self._http = httpx.AsyncClient(timeout=self._timeout)
+            self._client = _httpx_client_class()(self._http)
         # No await between these assignments and the SDK reading them (see the docstring).
         resend.api_key = self._api_key.get_secret_value()
         resend.api_url = self.api_url
@@ -108,9 +131,12 @@ class ResendProvider(EmailProvider):
 
     async def aclose(self) -> None:
         """Take the client out of the SDK and close it, when the provider made it."""
-        if resend.default_async_http_client is self._client:
-            resend.default_async_http_client = resend._auto_async_http_client  # noqa: SLF001
-        if self._owns_client:
+        if self._client is not None:  # it sent, so the SDK is imported
+            import resend  # noqa: PLC0415
+
+            if resend.default_async_http_client is self._client:
+                resend.default_async_http_client = resend._auto_async_http_client  # noqa: SLF001
+        if self._owns_client and self._http is not None:
             await self._http.aclose()
 
 
