@@ -28,7 +28,8 @@ from omnistack_core.auth.principal import ClerkPrincipal, Principal, SupabasePri
 from omnistack_core.auth.settings import AuthSettings
 from omnistack_core.auth.supabase import SupabaseVerifier
 from omnistack_core.auth.tokens import TokenVerifier
-from omnistack_core.auth.users import auth_metadata, users
+from omnistack_core.auth.user_row import CurrentUserRow, current_user_row
+from omnistack_core.auth.users import UserRecord, auth_metadata, users
 
 __all__ = [
     "AuthError",
@@ -39,6 +40,7 @@ __all__ = [
     "ClerkPrincipal",
     "ClerkVerifier",
     "CurrentUser",
+    "CurrentUserRow",
     "DevVerifier",
     "InvalidTokenError",
     "JwksCache",
@@ -48,8 +50,10 @@ __all__ = [
     "SupabasePrincipal",
     "SupabaseVerifier",
     "TokenVerifier",
+    "UserRecord",
     "auth_metadata",
     "current_principal",
+    "current_user_row",
     "mint_dev_token",
     "optional_principal",
     "require_permissions",
