@@ -91,10 +91,6 @@ class UserMirror:
         self.interval = interval
         self._clock = clock
         self._written: OrderedDict[str, float] = OrderedDict()
-        # Each statement here stands alone, so none needs BEGIN and COMMIT around it; and a
-        # connection without a session is the cheapest way to run one (measured: a third
-        # less CPU per read than a session).
-        self._engine = database.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def seen(self, principal: Principal) -> None:
         """Record ``principal`` unless it was recorded less than ``interval`` ago.
@@ -125,7 +121,9 @@ class UserMirror:
             SQLAlchemyError: The database refused or could not be reached.
         """
         statement = _upsert(self.table, self.database, principal).returning(*self.table.c)
-        async with self._engine.connect() as connection:
+        # A statement that stands alone, on a connection without a session: the cheapest way
+        # to run one (measured: a third less CPU per read than through a session).
+        async with self.database.autocommit_engine.connect() as connection:
             row = (await connection.execute(statement)).mappings().one()
         return _record(row)
 
@@ -142,7 +140,7 @@ class UserMirror:
         if written is not None and written.id == principal.id:
             return written
         query = select(*self.table.c).where(self.table.c.id == principal.id)
-        async with self._engine.connect() as connection:
+        async with self.database.autocommit_engine.connect() as connection:
             row = (await connection.execute(query)).mappings().one_or_none()
         if row is None:
             return await self.record(principal)

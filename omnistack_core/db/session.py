@@ -25,11 +25,10 @@ class Database:
         self.engine = engine
         # Objects stay readable after commit: a response is often built from them afterwards.
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-        # Each statement its own transaction: no BEGIN and COMMIT around a read, which on
-        # Postgres are a round trip each, two more than a one-row read costs.
-        self.read_sessionmaker = async_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-        )
+        self.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        """The same pool, each statement its own transaction: no BEGIN and COMMIT around a
+        statement that stands alone, which on Postgres are a round trip each."""
+        self.read_sessionmaker = async_sessionmaker(self.autocommit_engine, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, url: SecretStr | None = None) -> Database:

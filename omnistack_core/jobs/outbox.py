@@ -141,9 +141,9 @@ async def publish_committed(database: Database, send: Publish, jobs: Sequence[Pe
             published.append(job.row_id)
     finally:
         if published:
-            # One statement: it needs no transaction around it.
-            async with database.read_session() as session:
-                await session.execute(delete(job_outbox).where(job_outbox.c.id.in_(published)))
+            # One statement: it needs no transaction around it, nor a session.
+            async with database.autocommit_engine.connect() as connection:
+                await connection.execute(delete(job_outbox).where(job_outbox.c.id.in_(published)))
     return len(published)
 
 

@@ -249,8 +249,8 @@ def test_a_revision_the_service_autogenerates_passes_its_own_lint(
         "from omnistack_core.db import Base\n",
         "from omnistack_core.auth import users\nfrom omnistack_core.db import Base\n",
     ).replace(
-        "from sqlalchemy import DateTime, String, func\n",
-        "from sqlalchemy import DateTime, ForeignKey, String, func\n",
+        "from sqlalchemy import DateTime, Index, String, func\n",
+        "from sqlalchemy import DateTime, ForeignKey, Index, String, func\n",
     )
     models.write_text(source + MODEL)
     before = set((project / "migrations" / "versions").iterdir())
