@@ -107,14 +107,19 @@ class Settings(ModuleSettings):
     database_direct_url: SecretStr | None = None
     """A direct (not pooled) connection for migrations, which must not run through a
     transaction pooler such as PgBouncer or Supavisor. Defaults to ``DATABASE_URL``."""
-    db_pool_size: int = Field(default=5, ge=1, le=1000)
-    """Connections kept open per process (ignored with ``DB_USE_NULL_POOL``)."""
-    db_max_overflow: int = Field(default=10, ge=0, le=1000)
-    """Connections opened beyond the pool size under load, closed when returned."""
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    """Connections kept open per process (ignored with ``DB_USE_NULL_POOL``). Requests beyond
+    it wait for one to be returned, rather than each open and close a connection of its own."""
+    db_max_overflow: int = Field(default=0, ge=0, le=1000)
+    """Connections opened beyond the pool size under load, closed when returned (each one a
+    connection opened and closed per burst: keep it 0 unless bursts are rare and long)."""
     db_pool_timeout: float = Field(default=30.0, gt=0)
     """Seconds to wait for a pooled connection before failing the request."""
     db_pool_recycle: int = Field(default=1800, ge=-1)
     """Seconds after which a pooled connection is replaced (-1: never)."""
+    db_pool_ping_idle_seconds: float = Field(default=10.0, ge=0)
+    """A pooled connection idle at least this long is tested (three round trips) before a
+    request gets it, so one the platform dropped while idle is replaced; 0 tests every one."""
     db_use_null_pool: bool = False
     """Open a connection per session and close it after, with prepared-statement caches off:
     for serverless poolers (PgBouncer / Supavisor in transaction mode, Neon)."""

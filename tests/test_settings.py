@@ -211,7 +211,7 @@ def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
 
     settings = load_settings()
 
-    assert settings.db_pool_size == 5
+    assert settings.db_pool_size == 10
     assert settings.sentry_dsn is None
 
 

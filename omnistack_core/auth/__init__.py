@@ -26,7 +26,8 @@ from omnistack_core.auth.module import Authenticator, AuthModule
 from omnistack_core.auth.principal import ClerkPrincipal, Principal, SupabasePrincipal
 from omnistack_core.auth.settings import AuthSettings
 from omnistack_core.auth.tokens import TokenVerifier
-from omnistack_core.auth.users import auth_metadata, users
+from omnistack_core.auth.user_row import CurrentUserRow, current_user_row
+from omnistack_core.auth.users import UserRecord, auth_metadata, users
 
 if TYPE_CHECKING:
     from omnistack_core.auth.clerk import ClerkVerifier
@@ -68,6 +69,7 @@ __all__ = [
     "ClerkPrincipal",
     "ClerkVerifier",
     "CurrentUser",
+    "CurrentUserRow",
     "DevVerifier",
     "InvalidTokenError",
     "JwksCache",
@@ -77,8 +79,10 @@ __all__ = [
     "SupabasePrincipal",
     "SupabaseVerifier",
     "TokenVerifier",
+    "UserRecord",
     "auth_metadata",
     "current_principal",
+    "current_user_row",
     "mint_dev_token",
     "optional_principal",
     "require_permissions",

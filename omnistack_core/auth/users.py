@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import Column, DateTime, MetaData, RowMapping, String, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from omnistack_core.auth.principal import Principal
@@ -41,6 +43,33 @@ users = new_users_table(DEFAULT_USERS_TABLE, auth_metadata)
 _REMEMBERED_USERS = 10_000
 
 
+@dataclass(frozen=True)
+class UserRecord:
+    """A principal's row of the users table, as the database holds it.
+
+    Attributes:
+        id: The issuer's user id (the token's ``sub``).
+        provider: ``supabase``, ``clerk`` or ``dev``.
+        email: The email the token carried when the row was last written.
+        created_at: When the service first saw the user.
+        last_seen_at: When the row was last written (at most every
+            ``AUTH_USER_SYNC_SECONDS``, so a few minutes behind at most).
+    """
+
+    id: str
+    provider: str
+    email: str | None
+    created_at: datetime
+    last_seen_at: datetime
+
+
+# The row the mirror wrote for this request, if it wrote one: the request that carried the
+# write reads its row from the write's RETURNING, not with a second round trip. A context
+# variable, because the request's own task runs both the mirror (once per request, before
+# any route dependency) and the route's dependency.
+_written: ContextVar[UserRecord | None] = ContextVar("omnistack_user_written", default=None)
+
+
 class UserMirror:
     """Upserts the principals it is shown into ``table``, at most once per user per interval.
 
@@ -69,6 +98,9 @@ class UserMirror:
         A failure (the table not migrated yet, the database down) is logged and never fails
         the request that carried the token.
         """
+        # Set on every call, each request's own: a test client may run one request after
+        # another in one context, and a row written for an earlier one is no answer now.
+        _written.set(None)
         now = self._clock()
         last = self._written.get(principal.id)
         if last is not None and now - last < self.interval:
@@ -78,10 +110,56 @@ class UserMirror:
         while len(self._written) > _REMEMBERED_USERS:
             self._written.popitem(last=False)
         try:
-            async with self.database.session() as session:
-                await session.execute(_upsert(self.table, self.database, principal))
+            _written.set(await self.record(principal))
         except SQLAlchemyError as exc:
             logger.warning("Could not record user %s: %s", principal.id, type(exc).__name__)
+
+    async def record(self, principal: Principal) -> UserRecord:
+        """Write ``principal``'s row now (insert or update) and return it, in one statement.
+
+        Raises:
+            SQLAlchemyError: The database refused or could not be reached.
+        """
+        statement = _upsert(self.table, self.database, principal).returning(*self.table.c)
+        # A statement that stands alone, on a connection without a session: the cheapest way
+        # to run one (measured: a third less CPU per read than through a session).
+        async with self.database.autocommit_engine.connect() as connection:
+            row = (await connection.execute(statement)).mappings().one()
+        return _record(row)
+
+    async def row_of(self, principal: Principal) -> UserRecord:
+        """``principal``'s row: the one this request wrote, else read, else written now.
+
+        One round trip in each case. A principal with no row yet (the mirror's write failed,
+        or the row was deleted since) gets one written, so the caller always has a row.
+
+        Raises:
+            SQLAlchemyError: The database refused or could not be reached.
+        """
+        written = _written.get()
+        if written is not None and written.id == principal.id:
+            return written
+        query = select(*self.table.c).where(self.table.c.id == principal.id)
+        async with self.database.autocommit_engine.connect() as connection:
+            row = (await connection.execute(query)).mappings().one_or_none()
+        if row is None:
+            return await self.record(principal)
+        return _record(row)
+
+
+def _record(row: RowMapping) -> UserRecord:
+    return UserRecord(
+        id=row["id"],
+        provider=row["provider"],
+        email=row["email"],
+        created_at=_aware(row["created_at"]),
+        last_seen_at=_aware(row["last_seen_at"]),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive values; what it stored was UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _upsert(table: Table, database: Database, principal: Principal) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -10,6 +11,7 @@ from uuid import uuid4
 from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -56,10 +58,41 @@ def engine_from_settings(settings: Settings, url: SecretStr | None = None) -> As
             "max_overflow": settings.db_max_overflow,
             "pool_timeout": settings.db_pool_timeout,
             "pool_recycle": settings.db_pool_recycle,
-            # Platforms drop idle connections; test one before handing it to a request.
-            "pool_pre_ping": True,
         }
-    return create_async_engine(sa_url.set(query=query), connect_args=connect_args, **options)
+    engine = create_async_engine(sa_url.set(query=query), connect_args=connect_args, **options)
+    if not settings.db_use_null_pool:
+        _ping_connections_idle_longer_than(engine, settings.db_pool_ping_idle_seconds)
+    return engine
+
+
+def _ping_connections_idle_longer_than(engine: AsyncEngine, seconds: float) -> None:
+    """Test a connection before handing it out only when it has sat idle ``seconds``.
+
+    SQLAlchemy's ``pool_pre_ping`` tests every checkout, and asyncpg's test is three round
+    trips (BEGIN, a statement, ROLLBACK): more than a one-row read costs. Platforms drop
+    connections that sat idle for minutes, and those are the ones this tests; a connection a
+    request returned a moment ago is handed out as is. One that died while busy (the server
+    restarted under load) fails that one request, and the error invalidates the pool, so the
+    requests after it get fresh connections.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            # The pool discards this connection and hands out another (a new one if need be).
+            raise DisconnectionError(str(exc)) from exc
+
+
+_RETURNED_AT = "omnistack_returned_at"
 
 
 def _unique_statement_name() -> str:

@@ -6,13 +6,17 @@ deleted. A job is thus never sent for a rolled-back transaction, and never lost 
 one: a row the committing process could not publish (Redis down, process killed) is published
 by the relay in the worker. Publishing uses the row's id as the job id, so a row published
 twice (a crash between publishing and deleting) still runs once.
+
+The committing process publishes what it wrote from memory and deletes the rows it
+published in one statement; only the relay reads the table.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +46,18 @@ Publish = Callable[[str, list[Any], dict[str, Any], str, datetime | None], Await
 """Sends one job to the queue: (job, args, kwargs, job id, run at) -> sent or already queued."""
 
 
+@dataclass(frozen=True)
+class PendingJob:
+    """A job written to the outbox in a transaction not yet committed, as it was written."""
+
+    row_id: str
+    job: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    job_id: str
+    run_at: datetime | None
+
+
 async def add(
     session: AsyncSession,
     job: str,
@@ -50,7 +66,7 @@ async def add(
     *,
     job_id: str | None,
     defer_by: timedelta | None,
-    on_commit: Callable[[list[str]], None],
+    on_commit: Callable[[list[PendingJob]], None],
 ) -> str:
     """Write a job to the outbox in ``session``'s transaction.
 
@@ -61,40 +77,41 @@ async def add(
         kwargs: Its keyword arguments (JSON-ready, metadata included).
         job_id: The caller's job id, if any.
         defer_by: How long after enqueueing it should run.
-        on_commit: Called with the ids of the rows written when the transaction commits.
+        on_commit: Called with the jobs written when the transaction commits.
 
     Returns:
         The job id it will run under.
     """
     row_id = uuid.uuid4().hex
     now = datetime.now(UTC)
+    run_at = now + defer_by if defer_by else None
     await session.execute(
         insert(job_outbox).values(
             id=row_id,
             job=job,
             payload=json.dumps({"args": args, "kwargs": kwargs}),
             job_id=job_id,
-            run_at=now + defer_by if defer_by else None,
+            run_at=run_at,
             created_at=now,
         )
     )
-    pending: list[str] | None = session.info.get(_PENDING)
+    pending: list[PendingJob] | None = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = []
         sync_session = session.sync_session
 
         @event.listens_for(sync_session, "after_commit")
         def _committed(_: Session) -> None:
-            ids = list(session.info.get(_PENDING, ()))
+            jobs = list(session.info.get(_PENDING, ()))
             session.info[_PENDING] = []
-            if ids:
-                on_commit(ids)
+            if jobs:
+                on_commit(jobs)
 
         @event.listens_for(sync_session, "after_soft_rollback")
         def _rolled_back(_: Session, __: Any) -> None:
             session.info[_PENDING] = []
 
-    pending.append(row_id)
+    pending.append(PendingJob(row_id, job, args, kwargs, job_id or outbox_job_id(row_id), run_at))
     return job_id or outbox_job_id(row_id)
 
 
@@ -103,31 +120,54 @@ def outbox_job_id(row_id: str) -> str:
     return f"outbox:{row_id}"
 
 
-async def publish(
-    database: Database,
-    send: Publish,
-    *,
-    ids: list[str] | None = None,
-    older_than: timedelta | None = None,
-    limit: int = 100,
-) -> int:
-    """Publish outbox rows and delete the ones the queue took.
+async def publish_committed(database: Database, send: Publish, jobs: Sequence[PendingJob]) -> int:
+    """Publish the jobs a transaction just committed, then delete their rows at once.
+
+    The jobs are what was written, so the table is not read back. If sending one fails, the
+    ones sent before it are still deleted and the rest stay for the relay.
 
     Args:
         database: Where the outbox is.
         send: Sends one job to the queue.
-        ids: These rows (just committed); or, when None, any rows left behind.
-        older_than: With ``ids`` None, only rows at least this old (the committing process is
-            likely still publishing newer ones).
+        jobs: The jobs the transaction wrote.
+
+    Returns:
+        How many were published.
+    """
+    published: list[str] = []
+    try:
+        for job in jobs:
+            await send(job.job, job.args, job.kwargs, job.job_id, job.run_at)
+            published.append(job.row_id)
+    finally:
+        if published:
+            # One statement: it needs no transaction around it, nor a session.
+            async with database.autocommit_engine.connect() as connection:
+                await connection.execute(delete(job_outbox).where(job_outbox.c.id.in_(published)))
+    return len(published)
+
+
+async def publish(
+    database: Database,
+    send: Publish,
+    *,
+    older_than: timedelta | None = None,
+    limit: int = 100,
+) -> int:
+    """Publish outbox rows left behind and delete the ones the queue took (the relay).
+
+    Args:
+        database: Where the outbox is.
+        send: Sends one job to the queue.
+        older_than: Only rows at least this old (the committing process is likely still
+            publishing newer ones).
         limit: At most this many rows.
 
     Returns:
         How many rows were published.
     """
     query = select(job_outbox).order_by(job_outbox.c.created_at).limit(limit)
-    if ids is not None:
-        query = query.where(job_outbox.c.id.in_(ids))
-    elif older_than is not None:
+    if older_than is not None:
         query = query.where(job_outbox.c.created_at <= datetime.now(UTC) - older_than)
     async with database.session() as session:
         rows = (await session.execute(query)).mappings().all()

@@ -135,18 +135,18 @@ class JobQueue(abc.ABC):
         await self._send(name, args, kwargs, job_id, run_at)
         return True
 
-    def _publish_after_commit(self, ids: list[str]) -> None:
-        task = asyncio.get_running_loop().create_task(self._publish(ids))
+    def _publish_after_commit(self, jobs: list[outbox.PendingJob]) -> None:
+        task = asyncio.get_running_loop().create_task(self._publish(jobs))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
-    async def _publish(self, ids: list[str]) -> None:
+    async def _publish(self, jobs: list[outbox.PendingJob]) -> None:
         try:
-            await outbox.publish(self.database, self._send_outbox_row, ids=ids)
+            await outbox.publish_committed(self.database, self._send_outbox_row, jobs)
         except Exception as exc:  # noqa: BLE001 - the relay publishes what is left
             logger.warning(
                 "Could not publish %d committed jobs now (%s); the worker's relay will",
-                len(ids),
+                len(jobs),
                 type(exc).__name__,
             )
 

@@ -83,6 +83,34 @@ async def test_a_committed_transaction_sends_its_job_once(
     assert rows == 0
 
 
+async def test_jobs_committed_together_are_each_sent_once_and_their_rows_deleted(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBS_TRACE_URL", redis_url)
+    app = create_app(
+        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
+    )
+    values = ["first", "second", "third"]
+    async with app_client(app):
+        await create_tables(app)
+        async with app.state.database.session() as session:
+            job_ids = [
+                await JobsModule.of(app).enqueue(service.record, value, session=session)
+                for value in values
+            ]
+        await JobsModule.of(app).drain()
+        rows = await outbox_rows(app)
+
+    trace = Redis.from_url(redis_url)
+    sent = [
+        [json.loads(item)["value"] for item in await trace.lrange(f"trace:{job_id}", 0, -1)]
+        for job_id in job_ids
+    ]
+    await trace.aclose()
+    assert sent == [[value] for value in values]
+    assert rows == 0
+
+
 class RedisServer:
     """A Redis server of the test's own, to stop and start."""
 

@@ -8,6 +8,7 @@ FRESH_DATABASE_REVISIONS = frozenset(
     {
         "0001_initial",
         "0002_items_owner",
+        "0003_items_owner_id_index",
         "omnistack_auth_0001",
         "omnistack_jobs_0001",
         "omnistack_email_0001",

@@ -65,6 +65,7 @@ def test_the_readme_main_job_generates_a_service_it_serves_and_updates(tmp_path:
     assert applied_revisions(output) == {
         "0001_initial",
         "0002_items_owner",
+        "0003_items_owner_id_index",
         "omnistack_auth_0001",
         "omnistack_jobs_0001",
         "omnistack_email_0001",

@@ -249,8 +249,8 @@ def test_a_revision_the_service_autogenerates_passes_its_own_lint(
         "from omnistack_core.db import Base\n",
         "from omnistack_core.auth import users\nfrom omnistack_core.db import Base\n",
     ).replace(
-        "from sqlalchemy import DateTime, String, func\n",
-        "from sqlalchemy import DateTime, ForeignKey, String, func\n",
+        "from sqlalchemy import DateTime, Index, String, func\n",
+        "from sqlalchemy import DateTime, ForeignKey, Index, String, func\n",
     )
     models.write_text(source + MODEL)
     before = set((project / "migrations" / "versions").iterdir())
@@ -274,7 +274,7 @@ def test_a_revision_the_service_autogenerates_passes_its_own_lint(
         and isinstance(node.target, ast.Name)
         and node.value is not None
     }
-    assert assignments["down_revision"] == "0002_items_owner"  # the service's branch
+    assert assignments["down_revision"] == "0003_items_owner_id_index"  # the service's branch
     assert assignments["branch_labels"] is None
     assert created_tables(revision) == ["orders"]
     # What the README asks of a revision referring to a module's table; then it migrates.
@@ -383,10 +383,12 @@ def test_a_service_generated_before_module_branches_adopts_them_with_its_rows(
     lines = set(adopted.stdout.splitlines())
     for label in BRANCHES[1:]:
         assert f"{label}: adopted ({label}_0001)" in lines, adopted.stdout
-    # Since this service's database was made, the update brought the service's revision
-    # that gives items their owner, and the library the console's indexes and sends table.
+    # Since this service's database was made, the update brought the service's revisions
+    # that give items their owner and index them by it, and the library the console's
+    # indexes and sends table.
     assert applied_revisions(upgraded.stdout) == {
         "0002_items_owner",
+        "0003_items_owner_id_index",
         "omnistack_email_0002",
         "omnistack_email_0003",
         "omnistack_billing_0002",

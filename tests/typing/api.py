@@ -21,7 +21,7 @@ from omnistack_core import (
     load_settings,
     required,
 )
-from omnistack_core.db import Base, Database, DbSession
+from omnistack_core.db import Base, Database, DbReadSession, DbSession
 from omnistack_core.health import HealthCheck, ReadinessReport, readiness_report, register_check
 
 
@@ -55,6 +55,11 @@ async def read_item(item_id: int, session: DbSession) -> dict[str, str]:
     if item is None:
         raise ProblemError(404, f"No item {item_id}.")
     return {"name": item.name}
+
+
+@router.get("")
+async def list_names(session: DbReadSession) -> list[str]:
+    return list(await session.scalars(select(Item.name).order_by(Item.id.desc()).limit(10)))
 
 
 async def warehouse_answers(app: Starlette) -> None:
