@@ -8,10 +8,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, update
 
-from omnistack_core.auth import CurrentUserRow, users
+from omnistack_core import load_settings
+from omnistack_core.auth import CurrentUserRow, Principal, users
+from omnistack_core.auth.users import UserMirror
+from omnistack_core.db import Database
 from omnistack_core.testing import app_client
 from omnistack_core.testing.issuer import LocalIssuer
 from tests.auth.auth_apps import auth_app, bearer, supabase_settings
+from tests.db.test_database import backend_pid, terminate
 
 
 def row_app(issuer: LocalIssuer, **settings: Any) -> FastAPI:
@@ -94,3 +98,27 @@ async def test_without_a_valid_token_the_row_is_401(
         response = await client.get("/row", headers=headers)
 
     assert response.status_code == 401
+
+
+@pytest.mark.integration
+async def test_a_read_on_a_connection_killed_while_idle_is_read_again(postgres_url: str) -> None:
+    # Never pinged before use: the killed connection is handed out as it is.
+    settings = load_settings(
+        database_url=postgres_url, db_pool_size=1, db_pool_ping_idle_seconds=3600
+    )
+    database = Database.from_settings(settings)
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(users.metadata.create_all)
+        mirror = UserMirror(users, database, interval=3600)
+        principal = Principal(id="survivor", provider="supabase", email="s@example.com")
+        await mirror.record(principal)
+        await terminate(postgres_url, await backend_pid(database))
+
+        row = await mirror.row_of(principal)
+        replacement = await backend_pid(database)
+    finally:
+        await database.dispose()
+
+    assert (row.id, row.email) == ("survivor", "s@example.com")
+    assert replacement != 0

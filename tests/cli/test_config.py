@@ -210,7 +210,7 @@ def test_env_as_dotenv_sets_what_is_required_and_comments_out_the_rest(
     lines = capsys.readouterr().out.splitlines()
     assert status == 0
     assert "STRIPE_SECRET_KEY=" in lines
-    assert "# DB_POOL_SIZE=5" in lines
+    assert "# DB_POOL_SIZE=10" in lines
     assert "# --- billing ---" in lines
 
 
