@@ -139,7 +139,7 @@ def ai_client(app: Starlette) -> AIClient:
 
 # Not configured (503), a provider failing (502, 503), a user's quota spent (429).
 @declare_problems(429, 502, 503)
-def _client(request: Request) -> AIClient:
+async def _client(request: Request) -> AIClient:  # async: no thread-pool handoff
     return AIModule.of(request.app)
 
 

@@ -33,7 +33,7 @@ def billing_of(app: Starlette) -> StripeBilling:
 
 # Stripe unreachable, or not configured (development).
 @declare_problems(503)
-def _billing(request: Request) -> StripeBilling:
+async def _billing(request: Request) -> StripeBilling:  # async: no thread-pool handoff
     return billing_of(request.app)
 
 

@@ -221,8 +221,8 @@ def _without(
     return message.replace(to=to, cc=keep(message.cc), bcc=keep(message.bcc)), left_out
 
 
-def email_sender(connection: HTTPConnection) -> EmailSender:
-    """FastAPI dependency: the app's :class:`EmailSender`."""
+async def email_sender(connection: HTTPConnection) -> EmailSender:
+    """FastAPI dependency: the app's :class:`EmailSender` (async: no thread-pool handoff)."""
     return _sender_of(connection.app)
 
 

@@ -316,8 +316,12 @@ def queue_of(app: Starlette) -> JobQueue:
     return resource_of(app, "jobs", JobQueue)  # type: ignore[type-abstract]
 
 
-def get_queue(request: Request) -> JobQueue:
-    """FastAPI dependency: the app's job queue (``JobsModule.of(app)``)."""
+async def get_queue(request: Request) -> JobQueue:
+    """FastAPI dependency: the app's job queue (``JobsModule.of(app)``).
+
+    Async though it awaits nothing: FastAPI runs a plain ``def`` dependency in its thread pool,
+    a thread handoff per request for a lookup.
+    """
     return queue_of(request.app)
 
 
