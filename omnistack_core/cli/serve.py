@@ -26,7 +26,6 @@ from omnistack_core.errors import (
     ConfigurationError,
     ModuleNotRunningError,
 )
-from omnistack_core.installation import Installation
 from omnistack_core.settings import Settings, load_settings
 from omnistack_core.startup_errors import OutputFormat, report
 
@@ -191,6 +190,9 @@ def _server_options(settings: Settings, host: str, trusted: list[str]) -> dict[s
 
 def _settings_of(app: FastAPI) -> Settings:
     """The core settings the app was built with, else those of the environment."""
+    # Here, not at the top: it imports FastAPI, which the WEB_CONCURRENCY supervisor needs not.
+    from omnistack_core.installation import Installation  # noqa: PLC0415
+
     try:
         settings = Installation.of(app).settings
     except ModuleNotRunningError:
