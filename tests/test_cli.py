@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import argparse
+import importlib
 import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from omnistack_core import __version__
-from omnistack_core.cli import main
+from omnistack_core.cli import COMMANDS, GROUPS, main
 
 STRIPE_KEY = "sk_live_never_printed_0123456789"
 DB_PASSWORD = "db-password-never-printed"
@@ -95,3 +98,42 @@ def test_worker_check_reports_a_redis_that_does_not_answer(
 
     assert status == 1
     assert capsys.readouterr().err.startswith("unhealthy: Redis does not answer")
+
+
+def test_the_command_table_names_the_group_adding_each_command() -> None:
+    for group in GROUPS:
+        parser = argparse.ArgumentParser()
+        commands = parser.add_subparsers(dest="command")
+        importlib.import_module(f"omnistack_core.cli.{group}").add_commands(commands)
+        for command in commands.choices:
+            assert COMMANDS[command] == group
+    assert set(COMMANDS.values()) == set(GROUPS)
+
+
+def test_serve_imports_no_other_command_group() -> None:
+    probe = (
+        "import sys\n"
+        "from omnistack_core.cli import _parser\n"
+        "_parser('serve')\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('omnistack_core.cli.'))))\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    groups, sqlalchemy = result.stdout.split("\n")[:2]
+    assert "omnistack_core.cli.serve" in groups.split()
+    assert not {f"omnistack_core.cli.{group}" for group in GROUPS if group != "serve"} & set(
+        groups.split()
+    )
+    assert sqlalchemy == "False"
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+    output = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in output

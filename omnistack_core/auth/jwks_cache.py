@@ -137,6 +137,22 @@ class JwksCache:
             state = "serving cached keys" if self._usable() else "no keys"
             raise AuthUnavailableError(f"{self.url}: {self._last_error} ({state})")
 
+    def prefetch(self) -> None:
+        """Start fetching the keys in the background, at start-up.
+
+        Neither the first request nor the first readiness probe then waits for the whole
+        fetch; they share it if it is still running. A failure is logged as any fetch's, and
+        does not stop the start: the readiness check reports it.
+        """
+        if self._fetching is None:
+            self._start_fetch()
+
+    def stop(self) -> None:
+        """Cancel a fetch still running (the app stops, and its HTTP client closes)."""
+        if self._fetching is not None:
+            self._fetching.cancel()
+            self._fetching = None
+
     def _may_fetch(self, now: float) -> bool:
         return self._fetching is not None or now - self._attempted_at >= self._cooldown
 
@@ -144,12 +160,15 @@ class JwksCache:
         return self._clock() - self._fetched_at < self._ttl + self._max_stale
 
     async def _fetch(self) -> None:
-        if self._fetching is None:
-            self._attempted_at = self._clock()
-            self._fetching = asyncio.ensure_future(self._fetch_and_store())
-            self._fetching.add_done_callback(self._fetched)
+        fetching = self._fetching if self._fetching is not None else self._start_fetch()
         # Shielded: a request that gives up must not cancel the fetch others wait for.
-        await asyncio.shield(self._fetching)
+        await asyncio.shield(fetching)
+
+    def _start_fetch(self) -> asyncio.Future[None]:
+        self._attempted_at = self._clock()
+        fetching = self._fetching = asyncio.ensure_future(self._fetch_and_store())
+        fetching.add_done_callback(self._fetched)
+        return fetching
 
     def _fetched(self, fetching: asyncio.Future[None]) -> None:
         self._fetching = None

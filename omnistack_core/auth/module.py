@@ -31,6 +31,8 @@ from omnistack_core.rate_limit import SUBJECT_RESOURCE, CallerSubject
 if TYPE_CHECKING:
     import httpx
 
+    from omnistack_core.auth.jwks_cache import JwksCache
+
 
 @dataclass(frozen=True, slots=True)
 class Authenticator:
@@ -143,7 +145,15 @@ class AuthModule(Module[AuthSettings]):
             verifier, cookie = _verifier(settings, client)
             installation.provide(self.name, Authenticator(verifier, mirror, cookie))
             installation.provide(SUBJECT_RESOURCE, CallerSubject(signed_in_subject))
-            yield
+            jwks = _jwks_of(verifier)
+            if jwks is not None:
+                # Fetched while the other modules start, not by the first probe or request.
+                jwks.prefetch()
+            try:
+                yield
+            finally:
+                if jwks is not None:
+                    jwks.stop()
 
 
 def _verifier(
@@ -199,10 +209,15 @@ def _verifier(
     return dev, None
 
 
-async def _check_jwks(app: Starlette) -> None:
+def _jwks_of(verifier: TokenVerifier) -> JwksCache | None:
+    """The JWKS cache ``verifier`` takes its keys from; None for a fixed key."""
     from omnistack_core.auth.jwks_cache import JwksCache  # noqa: PLC0415 - loaded at start-up
 
-    authenticator = AuthModule.of(app)
-    jwks = getattr(authenticator.verifier, "jwks", None)
-    if isinstance(jwks, JwksCache):
+    jwks = getattr(verifier, "jwks", None)
+    return jwks if isinstance(jwks, JwksCache) else None
+
+
+async def _check_jwks(app: Starlette) -> None:
+    jwks = _jwks_of(AuthModule.of(app).verifier)
+    if jwks is not None:
         await jwks.check()

@@ -13,8 +13,11 @@ serving the same way (:mod:`omnistack_core.cli.serve_workers`), with the metrics
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from omnistack_core.cli.client_address import TrustedPeers, client_from_header
@@ -23,7 +26,6 @@ from omnistack_core.errors import (
     ConfigurationError,
     ModuleNotRunningError,
 )
-from omnistack_core.installation import Installation
 from omnistack_core.settings import Settings, load_settings
 from omnistack_core.startup_errors import OutputFormat, report
 
@@ -65,6 +67,7 @@ def _serve(arguments: argparse.Namespace) -> int:
 
 def _serve_workers(spec: str, host: str, settings: Settings) -> int:
     """Check the app in a process of its own, then serve it from ``WEB_CONCURRENCY`` workers."""
+    gc.enable()  # the supervisor builds no app, and lives as long as the container
     from omnistack_core.cli import serve_workers  # noqa: PLC0415 - the serve extra
     from omnistack_core.cli.http_bounds import ServerBounds  # noqa: PLC0415 - the serve extra
 
@@ -94,6 +97,8 @@ def _serve_workers(spec: str, host: str, settings: Settings) -> int:
 
 def _serve_one_process(spec: str, host: str) -> int:
     """Build the app here and serve it in this process (``WEB_CONCURRENCY=1``)."""
+    # The collector is off while the app is imported and built (omnistack_core.cli.main
+    # turned it off): see _collect_once_started.
     import uvicorn  # noqa: PLC0415 - the serve extra
 
     from omnistack_core.cli.http_bounds import ServerBounds  # noqa: PLC0415 - the serve extra
@@ -101,6 +106,7 @@ def _serve_one_process(spec: str, host: str) -> int:
     app = load_app_or_report(spec)
     if app is None:
         return 1
+    _collect_once_started(app)
     try:
         settings = _settings_of(app)
     except ConfigurationError as exc:
@@ -119,6 +125,32 @@ def _serve_one_process(spec: str, host: str) -> int:
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def _collect_once_started(app: FastAPI) -> None:
+    """Turn the collector back on when the app's start-up is over, whether or not it worked.
+
+    What start-up made is then moved out of the collector's sight (``gc.freeze``): it lives as
+    long as the process, and later collections need not walk it again.
+    """
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        try:
+            async with inner(app) as state:
+                _collect_from_now()
+                yield state
+        finally:
+            _collect_from_now()
+
+    app.router.lifespan_context = lifespan
+
+
+def _collect_from_now() -> None:
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _settings_from_environment() -> Settings | None:
@@ -158,6 +190,9 @@ def _server_options(settings: Settings, host: str, trusted: list[str]) -> dict[s
 
 def _settings_of(app: FastAPI) -> Settings:
     """The core settings the app was built with, else those of the environment."""
+    # Here, not at the top: it imports FastAPI, which the WEB_CONCURRENCY supervisor needs not.
+    from omnistack_core.installation import Installation  # noqa: PLC0415
+
     try:
         settings = Installation.of(app).settings
     except ModuleNotRunningError:

@@ -276,3 +276,46 @@ async def test_keys_not_for_signing_or_for_other_algorithms_are_ignored(
                 await cache.key(kid)
     finally:
         server.close()
+
+
+async def test_a_prefetch_is_shared_with_the_first_request(
+    local_issuer: LocalIssuer, client: httpx.AsyncClient
+) -> None:
+    local_issuer.delay = 0.2  # still in flight when the request arrives
+    cache = cache_for(local_issuer, client)
+
+    cache.prefetch()
+    key = await cache.key(local_issuer.keys[0].kid)
+    await cache.check()
+
+    assert key.kid == local_issuer.keys[0].kid
+    assert local_issuer.jwks_requests == 1
+
+
+async def test_a_prefetch_with_the_issuer_down_raises_nothing_and_check_reports_it(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = JwksCache("http://127.0.0.1:1/.well-known/jwks.json", client, clock=Clock())
+
+    with caplog.at_level(logging.WARNING, logger="omnistack.auth"):
+        cache.prefetch()
+        await asyncio.sleep(0.5)
+
+    assert "Could not fetch signing keys" in caplog.text
+    with pytest.raises(AuthUnavailableError, match="ConnectError"):
+        await cache.check()
+
+
+async def test_stop_cancels_a_prefetch_still_running(
+    local_issuer: LocalIssuer, client: httpx.AsyncClient
+) -> None:
+    local_issuer.delay = 5
+    cache = cache_for(local_issuer, client)
+
+    cache.prefetch()
+    await asyncio.sleep(0.05)
+    cache.stop()
+    await asyncio.sleep(0)
+
+    with pytest.raises(AuthUnavailableError, match="no signing keys"):
+        await cache.key(local_issuer.keys[0].kid)  # the cooldown holds the next fetch back
