@@ -1,9 +1,10 @@
 """``python -m benchmarks.service [--full] [--out DIR]``: issue 20's table, measured in one run.
 
 Short mode (the default) fits in five minutes on a 2-core machine; ``--full`` is the release
-table. The steps: generate the services, migrate their databases, seed the peer, time the
-starts, start every target once more and load them in interleaved rounds, count connection
-churn at 64 connections, run further rounds for the memory trend, then the in-process row.
+table. The steps: generate the services, build every target's own virtualenv, migrate the
+services' databases, seed the peer, time the starts, start every target once more and load
+them in interleaved rounds, count connection churn at 64 connections, run further rounds for
+the memory trend, then the in-process row.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.service import overhead, services
+from benchmarks.service import overhead, services, venvs
 from benchmarks.service.database import create_database, drop_database, insert_items
 from benchmarks.service.jwks import HttpsIssuer, user_ids
 from benchmarks.service.load import Result, Wrk
@@ -112,35 +113,63 @@ def check_routes(server: Server) -> None:
                     raise TargetError(f"{server.target.label}: the list holds {len(rows)} rows")
 
 
+def build_venvs(projects: dict[str, Path], work: Path) -> dict[str, venvs.Venv]:
+    """Every target's own virtualenv, built side by side (uv spends most of it waiting)."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        builds = {
+            "bare": pool.submit(venvs.bare_venv, services.LABELS["bare"], work / "venv-bare"),
+            "fsft": pool.submit(venvs.peer_venv, services.LABELS["fsft"], work / "venv-fsft"),
+            **{
+                name: pool.submit(venvs.service_venv, services.LABELS[name], project)
+                for name, project in projects.items()
+            },
+        }
+        built = {name: build.result() for name, build in builds.items()}
+    say(f"virtualenvs built in {time.perf_counter() - started:.1f} s")
+    return built
+
+
 def prepare(
     mode: Mode, work: Path, logs: Path, cleanup: contextlib.ExitStack
-) -> tuple[dict[str, Target], dict[str, str]]:
-    """Generate, migrate and seed: the targets, and our services' and the peer's databases."""
+) -> tuple[dict[str, Target], dict[str, str], dict[str, venvs.Venv]]:
+    """Generate, build the virtualenvs, migrate and seed: the targets, our services' and the
+    peer's databases, and each target's virtualenv."""
     say("generating the services…")
     issuer = cleanup.enter_context(HttpsIssuer(work))
     flush_redis(services.REDIS_URL)
     cleanup.callback(flush_redis, services.REDIS_URL)
     projects = services.generate(work)
-    services.compile_bytecode(*projects.values(), REPOSITORY / "benchmarks")
+    say("building each target's virtualenv…")
+    environments = build_venvs(projects, work)
+    # The image compiles its own code at build (the virtualenvs compiled what they installed).
+    services.compile_bytecode(
+        *(project / "app" for project in projects.values()), REPOSITORY / "benchmarks" / "peers"
+    )
     database_urls: dict[str, str] = {}
     for name in ("default", "all", "fsft"):
         database_urls[name] = create_database()
         cleanup.callback(drop_database, database_urls[name])
     say("migrating, seeding the peer, minting tokens…")
-    targets: dict[str, Target] = {"bare": services.bare_target()}
+    targets: dict[str, Target] = {"bare": services.bare_target(environments["bare"])}
     for name in ("default", "all"):
         targets[name] = services.service_target(
-            name, projects[name], database_urls[name], issuer, mode.users
+            name, projects[name], database_urls[name], issuer, mode.users, venv=environments[name]
         )
     # The migrations and the peer's seed are separate processes: run them side by side.
     with ThreadPoolExecutor(max_workers=3) as pool:
-        peer = pool.submit(services.peer_target, database_urls["fsft"], mode.users)
-        migrations = [pool.submit(services.migrate, targets[name]) for name in ("default", "all")]
+        peer = pool.submit(
+            services.peer_target, database_urls["fsft"], mode.users, environments["fsft"]
+        )
+        migrations = [
+            pool.submit(services.migrate, targets[name], environments[name])
+            for name in ("default", "all")
+        ]
         for migration in migrations:
             migration.result()
         targets["fsft"] = peer.result()
-    # One untimed start each, all at once, writing bytecode for what they import from the
-    # virtualenv (the image compiles it at build); the timed starts write none, as the image.
+    # One untimed start each, all at once, writing bytecode for anything the builds left
+    # uncompiled (and warming the file cache); the timed starts write none, as the image.
     started = time.perf_counter()
     first = [
         start(target, logs, "bytecode", {"PYTHONDONTWRITEBYTECODE": ""})
@@ -152,13 +181,16 @@ def prepare(
     finally:
         for server in first:
             server.stop()
-    return targets, database_urls
+    return targets, database_urls, environments
 
 
 def run(mode: Mode, work: Path, cleanup: contextlib.ExitStack) -> dict[str, Any]:
     logs = work / "logs"
     logs.mkdir()
-    targets, database_urls = prepare(mode, work, logs, cleanup)
+    setup_started = time.perf_counter()
+    targets, database_urls, environments = prepare(mode, work, logs, cleanup)
+    setup_seconds = time.perf_counter() - setup_started
+    say(f"set-up (generation, virtualenvs, migrations, seed) took {setup_seconds:.0f} s")
     say(f"timing {mode.starts} starts per target…")
     starts = measure_starts(list(targets.values()), logs, mode.starts, say)
 
@@ -207,6 +239,9 @@ def run(mode: Mode, work: Path, cleanup: contextlib.ExitStack) -> dict[str, Any]
         }
 
     return {
+        "setup_seconds": round(setup_seconds, 1),
+        "venvs": {name: list(venv.packages) for name, venv in environments.items()},
+        "target_versions": {name: venv.versions() for name, venv in environments.items()},
         "starts": starts,
         "load": summaries(figures.results),
         "churn_load": summaries(figures.churn_results),
@@ -253,11 +288,14 @@ def main() -> int:
     rows = build_rows(results)
     print(text_table(rows))
     print()
-    for line in machine_lines(machine):
+    for line in machine_lines(machine, results["target_versions"]):
         print(line)
     for line in notes(results):
         print(f"note: {line}")
-    print(f"total run: {results['total_seconds']:.0f} s")
+    print(
+        f"total run: {results['total_seconds']:.0f} s "
+        f"(set-up, virtualenvs included: {results['setup_seconds']:.0f} s)"
+    )
     json_path, markdown_path = write(arguments.out, results, rows)
     print(f"written: {json_path}, {markdown_path}")
     return 0

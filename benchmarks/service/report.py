@@ -278,8 +278,16 @@ def notes(results: dict[str, Any]) -> list[str]:
     return found
 
 
-def machine_lines(machine: dict[str, Any]) -> list[str]:
+def machine_lines(
+    machine: dict[str, Any], target_versions: dict[str, dict[str, str]] | None = None
+) -> list[str]:
+    """The machine, then the key packages of each target's own virtualenv, then the harness's
+    (which the in-process row runs in)."""
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    per_target = [
+        f"{name}'s virtualenv: " + ", ".join(f"{package} {v}" for package, v in versions.items())
+        for name, versions in (target_versions or {}).items()
+    ]
     return [
         (
             f"CPU: {machine['cpu']}, {machine['cores']} cores "
@@ -290,7 +298,8 @@ def machine_lines(machine: dict[str, Any]) -> list[str]:
             f"PostgreSQL {machine['postgresql']}; {machine['wrk']}"
         ),
         f"Commit: {machine['commit']}",
-        f"Packages: {packages}",
+        *per_target,
+        f"Harness's virtualenv (the in-process row): {packages}",
     ]
 
 
@@ -307,14 +316,15 @@ def write(out: Path, results: dict[str, Any], rows: Sequence[Row]) -> tuple[Path
         (
             f"{mode['rounds']} interleaved rounds of {mode['round_seconds']} s per route and "
             f"target, wrk 1 thread, {mode['connections']} connections; {mode['starts']} starts "
-            f"per target; total run {results['total_seconds']:.0f} s. Medians across rounds."
+            f"per target; total run {results['total_seconds']:.0f} s (set-up, virtualenvs "
+            f"included: {results['setup_seconds']:.0f} s). Medians across rounds."
         ),
         "",
         markdown_table(rows),
         "",
         "## Machine",
         "",
-        *(f"- {line}" for line in machine_lines(results["machine"])),
+        *(f"- {line}" for line in machine_lines(results["machine"], results["target_versions"])),
     ]
     found = notes(results)
     if found:

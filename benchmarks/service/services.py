@@ -1,10 +1,12 @@
 """The four targets: the generated default and every-module services, bare FastAPI and FSFT.
 
 The services are generated from this checkout (the working tree, uncommitted changes
-included) with the template's test answer sets, and run from the current virtualenv with
-their directory as working directory and ``PYTHONPATH``, with the environment their image
-sets (``template/docker/Dockerfile.jinja``): production, JSON logs, no bytecode written (the
-image compiles it at build; :func:`compile_bytecode` does here).
+included) with the template's test answer sets, and run from their own virtualenv
+(:mod:`benchmarks.service.venvs`) with their directory as working directory and
+``PYTHONPATH``, with the environment their image sets (``template/docker/Dockerfile.jinja``):
+production, JSON logs, no bytecode written (the image compiles it at build; the virtualenvs'
+builds and :func:`compile_bytecode` do here). Each peer runs from its own virtualenv too,
+with the repository root on ``PYTHONPATH`` for its code.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import compileall
 import importlib
 import json
+import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,9 @@ from typing import Any
 from benchmarks.service.database import with_driver
 from benchmarks.service.jwks import HttpsIssuer, user_ids
 from benchmarks.service.targets import Route, Target, TargetError
+from benchmarks.service.venvs import Venv
 from tests.template.rendering import ANSWER_SETS, REPOSITORY, render, snapshot
 from tests.template.test_generated_project import PRODUCTION_VALUES, project_environment
-
-BIN = Path(sys.executable).parent
-"""The current virtualenv's scripts: omnistack, uvicorn."""
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 SECRET_KEY = "bench-secret-key-" + "k" * 32
@@ -45,11 +45,13 @@ ITEM_BODY = json.dumps({"name": "bench item"})
 PEER_ITEM_BODY = json.dumps({"title": "bench item", "description": "written by the benchmark"})
 
 
-def _base_env() -> dict[str, str]:
-    """The shell's environment without the service's settings or anyone's PYTHONPATH."""
+def _base_env(venv: Venv) -> dict[str, str]:
+    """The shell's environment without the service's settings or anyone's PYTHONPATH, with
+    ``venv``'s scripts first on ``PATH``, as the image puts its virtualenv's."""
     env = project_environment()
     env.pop("PYTHONPATH", None)
-    return {**env, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    path = os.pathsep.join([str(venv.bin), env.get("PATH", os.defpath)])
+    return {**env, "PATH": path, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def generate(workspace: Path) -> dict[str, Path]:
@@ -73,11 +75,11 @@ def compile_bytecode(*directories: Path) -> None:
 
 
 def service_target(
-    name: str, project: Path, database_url: str, issuer: HttpsIssuer, users: int
+    name: str, project: Path, database_url: str, issuer: HttpsIssuer, users: int, *, venv: Venv
 ) -> Target:
-    """A generated service under ``omnistack serve`` with production settings."""
+    """A generated service under ``omnistack serve`` (from ``venv``) with production settings."""
     env = {
-        **_base_env(),
+        **_base_env(venv),
         **PRODUCTION_VALUES,
         "PYTHONPATH": str(project),
         "ENVIRONMENT": "production",
@@ -96,7 +98,7 @@ def service_target(
     return Target(
         name=name,
         label=LABELS[name],
-        command=[str(BIN / "omnistack"), "serve", "--host", "127.0.0.1"],
+        command=[str(venv.bin / "omnistack"), "serve", "--host", "127.0.0.1"],
         cwd=project,
         env=env,
         ready_path="/api/v1/public/health/ready",
@@ -109,10 +111,10 @@ def service_target(
     )
 
 
-def migrate(target: Target) -> None:
+def migrate(target: Target, venv: Venv) -> None:
     """``omnistack db upgrade`` on the target's database, as a deploy's release step does."""
     result = subprocess.run(
-        [str(BIN / "omnistack"), "db", "upgrade"],
+        [str(venv.bin / "omnistack"), "db", "upgrade"],
         cwd=target.cwd,
         env=target.env,
         capture_output=True,
@@ -124,13 +126,13 @@ def migrate(target: Target) -> None:
         raise TargetError(f"{target.label}: omnistack db upgrade failed:\n{result.stderr[-3000:]}")
 
 
-def bare_target() -> Target:
+def bare_target(venv: Venv) -> Target:
     return Target(
         name="bare",
         label=LABELS["bare"],
-        command=[str(BIN / "uvicorn"), "benchmarks.peers.bare.main:app", *_UVICORN],
+        command=[str(venv.bin / "uvicorn"), "benchmarks.peers.bare.main:app", *_UVICORN],
         cwd=REPOSITORY,
-        env={**_base_env(), "PYTHONPATH": str(REPOSITORY)},
+        env={**_base_env(venv), "PYTHONPATH": str(REPOSITORY)},
         ready_path="/api/v1/public/health",
         routes={"liveness": Route("GET", "/api/v1/public/health")},
     )
@@ -146,22 +148,26 @@ def _peer_token_minter() -> Callable[[Any, str], str]:
     return mint
 
 
-def peer_target(database_url: str, users: int) -> Target:
-    """The FSFT peer, its users seeded (``benchmarks.peers.fsft.seed``) and their tokens minted."""
+def peer_target(database_url: str, users: int, venv: Venv) -> Target:
+    """The FSFT peer, its users seeded (``benchmarks.peers.fsft.seed``) and their tokens minted.
+
+    The seed runs in the peer's virtualenv; the tokens are minted here, with the same PyJWT
+    call the peer checks them with.
+    """
     url = with_driver(database_url, "psycopg")
     env = {
-        **_base_env(),
+        **_base_env(venv),
         "PYTHONPATH": str(REPOSITORY),
         "PEER_DATABASE_URL": url,
         "PEER_SECRET_KEY": PEER_SECRET_KEY,
     }
-    seeded = _seed_peer(url, users, env)
+    seeded = _seed_peer(venv, url, users, env)
     mint = _peer_token_minter()
     tokens = tuple(mint(user_id, PEER_SECRET_KEY) for user_id in seeded)
     return Target(
         name="fsft",
         label=LABELS["fsft"],
-        command=[str(BIN / "uvicorn"), "benchmarks.peers.fsft.main:app", *_UVICORN],
+        command=[str(venv.bin / "uvicorn"), "benchmarks.peers.fsft.main:app", *_UVICORN],
         cwd=REPOSITORY,
         env=env,
         ready_path="/api/v1/utils/health-check/",
@@ -174,12 +180,12 @@ def peer_target(database_url: str, users: int) -> Target:
     )
 
 
-PEER_SEED = [sys.executable, "-m", "benchmarks.peers.fsft.seed"]
+PEER_SEED = ["-m", "benchmarks.peers.fsft.seed"]
 
 
-def _seed_peer(url: str, users: int, env: dict[str, str]) -> list[Any]:
+def _seed_peer(venv: Venv, url: str, users: int, env: dict[str, str]) -> list[Any]:
     result = subprocess.run(
-        [*PEER_SEED, "--database-url", url, "--users", str(users)],
+        [str(venv.bin / "python"), *PEER_SEED, "--database-url", url, "--users", str(users)],
         cwd=REPOSITORY,
         env=env,
         capture_output=True,

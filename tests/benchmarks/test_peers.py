@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -175,16 +176,21 @@ def test_items_are_owned_listed_paged_and_guarded_per_user(peer: Peer) -> None:
 
 
 @pytest.mark.integration
-def test_main_starts_sentry_without_tracing_or_cryptography_and_serves(peer: Peer) -> None:
+def test_main_starts_sentry_without_tracing_with_the_template_s_integrations_and_serves(
+    peer: Peer,
+) -> None:
+    # Run in this (dev) virtualenv, which holds libraries Sentry would patch if it searched
+    # for them (redis, asyncpg, openai, …): the peer names its integrations instead.
     probe = (
-        "import json, sys, sentry_sdk\n"
+        "import json, sentry_sdk\n"
         "from fastapi.testclient import TestClient\n"
         "from benchmarks.peers.fsft.main import app\n"
         "options = sentry_sdk.get_client().options\n"
         "with TestClient(app) as client:\n"
         "    health = client.get('/api/v1/utils/health-check/').json()\n"
-        "crypto = sys.modules.get('cryptography') is not None\n"
-        "print(json.dumps([options['dsn'], options['traces_sample_rate'], health, crypto]))\n"
+        "named = {type(i).identifier for i in options['integrations']}\n"
+        "print(json.dumps([options['dsn'], options['traces_sample_rate'], health,\n"
+        "                  options['auto_enabling_integrations'], sorted(named)]))\n"
     )
     environment = {**os.environ, "PEER_DATABASE_URL": peer.url, "PEER_SECRET_KEY": SECRET}
 
@@ -199,7 +205,24 @@ def test_main_starts_sentry_without_tracing_or_cryptography_and_serves(peer: Pee
     )
 
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [None, None, True, False]
+    dsn, traces_sample_rate, health, searched, named = json.loads(done.stdout)
+    assert [dsn, traces_sample_rate, health, searched] == [None, None, True, False]
+    assert {"fastapi", "starlette", "sqlalchemy", "httpx"} <= set(named)
+    assert not {"redis", "asyncpg", "openai", "anthropic", "arq"} & set(named)
+
+
+def test_the_peer_s_requirements_are_the_template_s_runtime_stack_without_cryptography() -> None:
+    # What the benchmark installs in the peer's own virtualenv: the stack the peer's modules
+    # import, and nothing that would pull cryptography in (the template's lock has none).
+    lines = (ROOT / "benchmarks" / "peers" / "fsft" / "requirements.txt").read_text()
+    names = {
+        re.split(r"[\[<>=!~ ]", line.strip(), maxsplit=1)[0].lower()
+        for line in lines.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+
+    assert {"fastapi", "sqlmodel", "psycopg", "pyjwt", "sentry-sdk", "email-validator"} <= names
+    assert not {"cryptography", "python-jose", "pyjwt[crypto]"} & names
 
 
 def test_bare_health_is_ok() -> None:

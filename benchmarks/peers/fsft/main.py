@@ -10,23 +10,17 @@ and its integrations patch FastAPI, Starlette and SQLAlchemy, but no transaction
 per request. (With tracing on, every request would also build a transaction: that would make
 the peer slower than the measured template, and our ratios look better than they are.)
 
-Sentry enables an integration for every supported library it finds installed. This
-virtualenv holds far more than the template's (OpenAI, Anthropic, Redis, arq, asyncpg, …),
-and each would be imported and patched at start-up; so the peer names the integrations the
-template's own environment enables (FastAPI, Starlette, SQLAlchemy, HTTPX, beside the SDK's
-defaults) and turns the automatic search off.
+Sentry enables an integration for every supported library it finds installed. The peer
+names the integrations the template's own environment enables (FastAPI, Starlette,
+SQLAlchemy, HTTPX, beside the SDK's defaults) and turns the automatic search off, so that
+it patches the same libraries wherever it runs (the repository's dev virtualenv, in the
+tests, holds many more: OpenAI, Redis, arq, asyncpg, …).
+
+The benchmark runs it from its own virtualenv (``requirements.txt`` beside this file: the
+template's runtime dependencies), which, like the template's, holds no ``cryptography``.
 """
 
 from __future__ import annotations
-
-import sys
-
-# The template's lock file has no `cryptography`; PyJWT imports it whenever it is installed
-# (about 9 MiB of the process), and this virtualenv has it for our auth extra. The peer
-# signs and checks HS256 only, which PyJWT does without it, so it is kept out, before
-# anything can import it.
-if "cryptography" not in sys.modules:
-    sys.modules["cryptography"] = None  # type: ignore[assignment]
 
 import sentry_sdk
 from sentry_sdk.integrations.fastapi import FastApiIntegration
