@@ -91,9 +91,11 @@ def release_check(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Issue 20's table: the generated services against bare FastAPI and the FSFT peer.
 
-    ``nox -s bench`` is the short check (under five minutes on two cores);
-    ``nox -s bench -- --full`` the release table. Needs PostgreSQL, Redis (database 13 is
-    flushed) and wrk; writes bench-results/. ``benchmarks/README.md`` says how to read it.
+    Every target runs from its own virtualenv (built with uv in the run; needs PyPI or uv's
+    cache); this one runs only the harness. ``nox -s bench`` is the short check (under five
+    minutes on two cores); ``nox -s bench -- --full`` the release table. Needs PostgreSQL,
+    Redis (database 13 is flushed) and wrk; writes bench-results/. ``benchmarks/README.md``
+    says how to read it.
     """
     sync(session, "--all-extras", "--group", "bench", "--group", "template", "--group", "test")
     session.run("python", "-m", "benchmarks.service", *session.posargs)
