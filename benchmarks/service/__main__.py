@@ -108,7 +108,8 @@ def check_routes(server: Server) -> None:
                 )
             if name == "list":
                 body = response.json()
-                rows = body if isinstance(body, list) else body.get("data", [])
+                # Ours answer {"items": [...], "next_before": ...}; FSFT {"data": [...]}.
+                rows = body if isinstance(body, list) else body.get("items", body.get("data", []))
                 if len(rows) < LISTED_ITEMS:
                     raise TargetError(f"{server.target.label}: the list holds {len(rows)} rows")
 
