@@ -162,12 +162,12 @@ class UserMirror:
             return await self.record(principal)
         return _record(row)
 
-    async def _read(self, user_id: str) -> Mapping[str, Any] | None:
+    async def _read(self, user_id: str) -> Mapping[Any, Any] | None:
         if self._asyncpg_by_id is not None:
             async with self.database.autocommit_engine.connect() as connection:
-                raw = await connection.get_raw_connection()
+                driver: Any = (await connection.get_raw_connection()).driver_connection
                 try:
-                    record: Mapping[str, Any] | None = await raw.driver_connection.fetchrow(
+                    record: Mapping[Any, Any] | None = await driver.fetchrow(
                         self._asyncpg_by_id, user_id
                     )
                 except Exception:  # noqa: BLE001 - read again below, through SQLAlchemy
@@ -181,7 +181,7 @@ class UserMirror:
             return (await connection.execute(self._by_id, {"id": user_id})).mappings().first()
 
 
-def _record(row: Mapping[str, Any]) -> UserRecord:
+def _record(row: Mapping[Any, Any]) -> UserRecord:
     return UserRecord(
         id=row["id"],
         provider=row["provider"],
