@@ -297,6 +297,7 @@ def _bounded_httptools_protocol() -> type[asyncio.Protocol] | None:
             self._header_bytes = 0  # of the reads the header in progress may be in
             self._first_read_unsure = 0  # of those, bytes that may be the request before's
             self._too_large = False
+            self._refusal_waits = False  # for the responses to the requests before it
             self._header_deadline: asyncio.TimerHandle | None = None
             self._body_deadline: asyncio.TimerHandle | None = None
             self._upgraded = False
@@ -310,13 +311,15 @@ def _bounded_httptools_protocol() -> type[asyncio.Protocol] | None:
 
         def data_received(self, data: bytes) -> None:
             """Parse a read, then start or end the deadlines where the request has got to."""
+            if self._refusal_waits:
+                return  # the connection ends with the 431; nothing after the header matters
             self._read_size = len(data)
             if self._reading == _IN_HEADER:
                 self._header_bytes += self._read_size
             self._read_began_between = self._reading == _BETWEEN_REQUESTS
             self._began_in_read = False
             super().data_received(data)
-            if self._upgraded or self.transport.is_closing():
+            if self._upgraded or self._refusal_waits or self.transport.is_closing():
                 return
             # Armed here rather than in the callbacks: a request read whole arms neither.
             if self._reading == _IN_HEADER:
@@ -381,7 +384,21 @@ def _bounded_httptools_protocol() -> type[asyncio.Protocol] | None:
             else:
                 super().send_400_response(msg)
 
+        def on_response_complete(self) -> None:
+            """Start the next request, or answer the 431 that waited for this response."""
+            super().on_response_complete()
+            if self._refusal_waits and self.cycle.response_complete:
+                self._refuse_header()
+
         def _refuse_header(self) -> None:
+            # httptools parses pipelined requests before the ones ahead are answered: the 431
+            # goes after their responses, in order, as h11 (which parses one at a time) sends it.
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._refusal_waits = True
+                self.flow.pause_reading()
+                self._end_header_deadline()  # the client has sent its header; it waits now
+                return
+            self._refusal_waits = False
             body = _header_too_large(self.bounds.max_header_bytes)
             content = [STATUS_LINE[HEADER_TOO_LARGE]]
             for name, value in [*self.server_state.default_headers, *_too_large_headers(body)]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -270,6 +271,20 @@ def test_a_header_just_over_the_bound_gets_431_problem_json(server: Server) -> N
     assert answer.startswith(b"HTTP/1.1 431")
     assert b"application/problem+json" in answer
     assert _healthy(server.port)
+
+
+def test_a_header_over_the_bound_after_a_pipelined_request_gets_431_after_its_answer(
+    server: Server,
+) -> None:
+    kept_alive = HEALTH.replace(b"Connection: close\r\n", b"")
+    oversized = kept_alive.replace(
+        b"Host:", b"X-Padding: " + b"a" * MAX_HEADER_BYTES + b"\r\nHost:"
+    )
+
+    answer = _exchange(server.port, kept_alive + oversized)
+
+    assert re.findall(rb"HTTP/1\.1 \d+", answer) == [b"HTTP/1.1 200", b"HTTP/1.1 431"]
+    assert answer.endswith(b'bytes"}')
 
 
 def test_oversized_headers_pending_at_once_are_cut_off_and_memory_stays_flat(
