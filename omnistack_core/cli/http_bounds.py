@@ -387,7 +387,12 @@ def _bounded_httptools_protocol() -> type[asyncio.Protocol] | None:
         def on_response_complete(self) -> None:
             """Start the next request, or answer the 431 that waited for this response."""
             super().on_response_complete()
-            if self._refusal_waits and self.cycle.response_complete:
+            # A response that closed the connection (Connection: close) leaves nothing to answer.
+            if (
+                self._refusal_waits
+                and self.cycle.response_complete
+                and not self.transport.is_closing()
+            ):
                 self._refuse_header()
 
         def _refuse_header(self) -> None:
