@@ -56,7 +56,8 @@ class WorkerConfig(Config):
         self.bounds = bounds
         self.trusted = trusted
         self.client_ip_header = client_ip_header
-        super().__init__(spec, http="h11", **options)
+        # load() puts the bounded class of the same parser in place of uvicorn's.
+        super().__init__(spec, http="auto", **options)
 
     def load(self) -> None:
         """Load as uvicorn does, then hold connections to the bounds."""

@@ -2,13 +2,15 @@
 
 The server runs as a real process on a free port with small bounds (1 s), so each test
 ends in seconds; a client-side timeout ten times the bound tells "closed by the server"
-from "held open".
+from "held open". The bounds are tested on both of uvicorn's parsers: httptools, served
+when it imports, and h11, served when it does not (made unimportable in the server).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,6 +58,24 @@ async def echo(request: Request) -> dict[str, int]:
 @app.get("/pid")
 async def pid() -> dict[str, int]:
     return {"pid": os.getpid()}
+
+
+# Answers /protocol with the uvicorn module whose request cycle gave the app its receive.
+class ReportProtocol:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/protocol":
+            await self.app(scope, receive, send)
+            return
+        body = type(receive.__self__).__module__.encode()
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+app.add_middleware(ReportProtocol)
 
 
 @app.get("/slow")
@@ -121,8 +141,19 @@ class Server:
         raise AssertionError("no VmRSS")
 
 
-def _serve(directory: Path, *, start_timeout: float = 30, **variables: str) -> Iterator[Server]:
+PROTOCOLS = ["httptools", "h11"]
+
+
+def _serve(
+    directory: Path, *, protocol: str = "httptools", start_timeout: float = 30, **variables: str
+) -> Iterator[Server]:
     (directory / "service_app.py").write_text(textwrap.dedent(APP))
+    python_path = os.environ.get("PYTHONPATH", "")
+    if protocol == "h11":
+        shadow = directory / "without-httptools"
+        shadow.mkdir(exist_ok=True)
+        (shadow / "httptools.py").write_text('raise ImportError("made unimportable by the test")\n')
+        python_path = os.pathsep.join(filter(None, [str(shadow), python_path]))
     port = _free_port()
     environment = {
         name: value
@@ -140,6 +171,7 @@ def _serve(directory: Path, *, start_timeout: float = 30, **variables: str) -> I
         "SERVER_KEEPALIVE_SECONDS": "1",
         "SERVER_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
         "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": python_path,
         **variables,
     }
     log = (directory / "serve.log").open("wb")
@@ -174,9 +206,60 @@ def _serve(directory: Path, *, start_timeout: float = 30, **variables: str) -> I
         log.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _serve(tmp_path_factory.mktemp("serve"))
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    protocol: str = request.param
+    yield from _serve(tmp_path_factory.mktemp(f"serve-{protocol}"), protocol=protocol)
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    chosen: str = request.param
+    return chosen
+
+
+def test_httptools_is_served_when_it_imports_and_h11_when_not(tmp_path: Path) -> None:
+    served = {}
+    for protocol in PROTOCOLS:
+        directory = tmp_path / f"served-{protocol}"
+        directory.mkdir()
+        for server in _serve(directory, protocol=protocol):
+            answer = _exchange(server.port, HEALTH.replace(b"/api/v1/public/health", b"/protocol"))
+            served[protocol] = answer.rsplit(b"\r\n", 1)[1]
+
+    assert served == {
+        "httptools": b"uvicorn.protocols.http.httptools_impl",
+        "h11": b"uvicorn.protocols.http.h11_impl",
+    }
+
+
+ECHO = b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello"
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_connection(server: Server) -> None:
+    # Both in one write: the server reads the second before it has answered the first.
+    longer = ECHO.replace(b"hello", b"goodbye").replace(b"5", b"7")
+    answer = _exchange(server.port, ECHO + longer + HEALTH)
+
+    assert answer.count(b"HTTP/1.1 200") == 3
+    assert answer.index(b'{"size":5}') < answer.index(b'{"size":7}') < answer.index(b'"status"')
+
+
+def test_a_connection_is_kept_alive_between_requests(server: Server) -> None:
+    with closing(_connect(server.port)) as connection:
+        answers = []
+        for _ in range(3):
+            connection.sendall(ECHO)
+            received = b""
+            while not received.endswith(b'{"size":5}'):
+                chunk = connection.recv(65_536)
+                assert chunk, "the server closed a kept-alive connection"
+                received += chunk
+            answers.append(received)
+
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers)
 
 
 def test_a_header_just_over_the_bound_gets_431_problem_json(server: Server) -> None:
@@ -188,6 +271,20 @@ def test_a_header_just_over_the_bound_gets_431_problem_json(server: Server) -> N
     assert answer.startswith(b"HTTP/1.1 431")
     assert b"application/problem+json" in answer
     assert _healthy(server.port)
+
+
+def test_a_header_over_the_bound_after_a_pipelined_request_gets_431_after_its_answer(
+    server: Server,
+) -> None:
+    kept_alive = HEALTH.replace(b"Connection: close\r\n", b"")
+    oversized = kept_alive.replace(
+        b"Host:", b"X-Padding: " + b"a" * MAX_HEADER_BYTES + b"\r\nHost:"
+    )
+
+    answer = _exchange(server.port, kept_alive + oversized)
+
+    assert re.findall(rb"HTTP/1\.1 \d+", answer) == [b"HTTP/1.1 200", b"HTTP/1.1 431"]
+    assert answer.endswith(b'bytes"}')
 
 
 def test_oversized_headers_pending_at_once_are_cut_off_and_memory_stays_flat(
@@ -297,20 +394,22 @@ def test_idle_connections_over_the_limit_get_503_and_all_are_closed(server: Serv
     ],
 )
 def test_the_client_address_moves_only_on_a_trusted_peers_word(
-    tmp_path: Path, trusted: str, header: str, seen: str
+    tmp_path: Path, protocol: str, trusted: str, header: str, seen: str
 ) -> None:
     spoofed = HEALTH.replace(b"/api/v1/public/health", b"/client").replace(
         b"Host:", b"X-Forwarded-For: 1.2.3.4\r\nFly-Client-IP: 5.6.7.8\r\nHost:"
     )
-    for server in _serve(tmp_path, FORWARDED_ALLOW_IPS=trusted, FORWARDED_CLIENT_IP_HEADER=header):
+    for server in _serve(
+        tmp_path, protocol=protocol, FORWARDED_ALLOW_IPS=trusted, FORWARDED_CLIENT_IP_HEADER=header
+    ):
         answer = _exchange(server.port, spoofed)
 
         assert answer.startswith(b"HTTP/1.1 200")
         assert answer.endswith(f'{{"host":"{seen}"}}'.encode())
 
 
-def test_a_request_in_flight_finishes_after_sigterm(tmp_path: Path) -> None:
-    for server in _serve(tmp_path, SHUTDOWN_GRACE_SECONDS="10"):
+def test_a_request_in_flight_finishes_after_sigterm(tmp_path: Path, protocol: str) -> None:
+    for server in _serve(tmp_path, protocol=protocol, SHUTDOWN_GRACE_SECONDS="10"):
         with closing(_connect(server.port)) as connection:
             connection.sendall(HEALTH.replace(b"/api/v1/public/health", b"/slow"))
             wait_until(
