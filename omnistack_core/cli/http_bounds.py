@@ -115,10 +115,37 @@ def _header_size(method: bytes | str, target: int, fields: list[tuple[bytes, byt
     return len(method) + target + 12 + sum(len(name) + len(value) + 4 for name, value in fields)
 
 
-class BoundedH11Protocol(H11Protocol):
-    """The h11 protocol of uvicorn with deadlines for headers, bodies and silent connections."""
+class _Deadlines:
+    """The header and body deadlines both bounded protocols keep, and the cut-off past one."""
 
     bounds: ClassVar[ServerBounds] = ServerBounds()
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    _header_deadline: asyncio.TimerHandle | None
+    _body_deadline: asyncio.TimerHandle | None
+
+    def _start_header_deadline(self) -> None:
+        if self._header_deadline is None:
+            self._header_deadline = self.loop.call_later(self.bounds.header_seconds, self._cut_off)
+
+    def _end_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _end_body_deadline(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _cut_off(self) -> None:
+        # Closing is the answer: the app, if it is reading the body, sees a disconnect.
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+class BoundedH11Protocol(_Deadlines, H11Protocol):
+    """The h11 protocol of uvicorn with deadlines for headers, bodies and silent connections."""
 
     def __init__(
         self,
@@ -154,10 +181,7 @@ class BoundedH11Protocol(H11Protocol):
                 # Every request before is answered and nothing of the next is buffered.
                 self._unparsed_bytes = 0
             self._header_bytes += len(data)
-            if self._header_deadline is None:
-                self._header_deadline = self.loop.call_later(
-                    self.bounds.header_seconds, self._cut_off
-                )
+            self._start_header_deadline()
         self._unparsed_bytes += len(data)
         super().data_received(data)
         self._follow_the_request()
@@ -226,21 +250,6 @@ class BoundedH11Protocol(H11Protocol):
         else:
             self._end_body_deadline()
 
-    def _end_header_deadline(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
-
-    def _end_body_deadline(self) -> None:
-        if self._body_deadline is not None:
-            self._body_deadline.cancel()
-            self._body_deadline = None
-
-    def _cut_off(self) -> None:
-        # Closing is the answer: the app, if it is reading the body, sees a disconnect.
-        if not self.transport.is_closing():
-            self.transport.close()
-
 
 class _HeaderTooLargeError(Exception):
     """Raised from a parser callback to stop httptools at a header over the bound."""
@@ -269,7 +278,7 @@ def _bounded_httptools_protocol() -> type[asyncio.Protocol] | None:
     except ImportError:
         return None
 
-    class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    class BoundedHttpToolsProtocol(_Deadlines, HttpToolsProtocol):
         """uvicorn's httptools protocol with the bounds of :class:`BoundedH11Protocol`.
 
         httptools reports what it parsed through callbacks, not where in a read a request
@@ -279,8 +288,6 @@ def _bounded_httptools_protocol() -> type[asyncio.Protocol] | None:
         read is counted but not held against a header still incomplete, so a header is cut
         off for its own bytes only.
         """
-
-        bounds: ClassVar[ServerBounds] = ServerBounds()
 
         def __init__(
             self,
@@ -411,26 +418,5 @@ def _bounded_httptools_protocol() -> type[asyncio.Protocol] | None:
             content.extend([b"\r\n", body])
             self.transport.write(b"".join(content))
             self.transport.close()
-
-        def _start_header_deadline(self) -> None:
-            if self._header_deadline is None:
-                self._header_deadline = self.loop.call_later(
-                    self.bounds.header_seconds, self._cut_off
-                )
-
-        def _end_header_deadline(self) -> None:
-            if self._header_deadline is not None:
-                self._header_deadline.cancel()
-                self._header_deadline = None
-
-        def _end_body_deadline(self) -> None:
-            if self._body_deadline is not None:
-                self._body_deadline.cancel()
-                self._body_deadline = None
-
-        def _cut_off(self) -> None:
-            # Closing is the answer: the app, if it is reading the body, sees a disconnect.
-            if not self.transport.is_closing():
-                self.transport.close()
 
     return BoundedHttpToolsProtocol
