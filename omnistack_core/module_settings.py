@@ -23,6 +23,7 @@ all read the same :class:`Requirement`.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import inspect
 import itertools
@@ -435,5 +436,7 @@ def _describe_from_docstrings(cls: type[BaseModel], block: list[str] | None = No
                 field.description = inspect.cleandoc(following.value.value)
 
 
-# Its subclasses are described as they are made; this class is already made.
-_describe_from_docstrings(ModuleSettings, inspect.getsourcelines(ModuleSettings)[0])
+# Its subclasses are described as they are made; this class is already made. An install
+# without source files (bytecode only) keeps the fields undescribed rather than fail to import.
+with contextlib.suppress(OSError):
+    _describe_from_docstrings(ModuleSettings, inspect.getsourcelines(ModuleSettings)[0])
