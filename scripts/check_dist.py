@@ -40,6 +40,7 @@ EXTRAS = {
     f"{PACKAGE}.auth": "auth",
     f"{PACKAGE}.billing": "billing",
     f"{PACKAGE}.cli.http_bounds": "serve",
+    f"{PACKAGE}.cli.serve_workers": "serve",
     f"{PACKAGE}.console": "console",
     # Each console section acts through its module, so it needs that module's extra too.
     **{
