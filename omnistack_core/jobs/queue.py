@@ -66,6 +66,7 @@ class JobQueue(abc.ABC):
         self.jobs = jobs
         self.database = database
         self._publishing: set[asyncio.Task[None]] = set()
+        self._published_rows = outbox.PublishedRows(database)
 
     async def enqueue(
         self,
@@ -142,7 +143,7 @@ class JobQueue(abc.ABC):
 
     async def _publish(self, jobs: list[outbox.PendingJob]) -> None:
         try:
-            await outbox.publish_committed(self.database, self._send_outbox_row, jobs)
+            await outbox.publish_committed(self._published_rows, self._send_outbox_row, jobs)
         except Exception as exc:  # noqa: BLE001 - the relay publishes what is left
             logger.warning(
                 "Could not publish %d committed jobs now (%s); the worker's relay will",

@@ -10,15 +10,17 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
 
 from omnistack_core import create_app, load_settings
 from omnistack_core.jobs import JobsModule, job_outbox, jobs_metadata
+from omnistack_core.jobs.outbox import PublishedRows
 from omnistack_core.testing import app_client, wait_until, wait_until_async
 from omnistack_core.testing.pytest_plugin import services_required
 from tests.jobs import service
@@ -109,6 +111,47 @@ async def test_jobs_committed_together_are_each_sent_once_and_their_rows_deleted
     await trace.aclose()
     assert sent == [[value] for value in values]
     assert rows == 0
+
+
+async def test_rows_published_while_a_delete_runs_go_in_the_next_delete_together(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBS_TRACE_URL", redis_url)
+    app = create_app(
+        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
+    )
+    row_ids = [uuid.uuid4().hex for _ in range(20)]
+    deletes: list[str] = []
+
+    def count_deletes(*args: object) -> None:
+        statement = str(args[2])
+        if statement.lstrip().upper().startswith("DELETE"):
+            deletes.append(statement)
+
+    async with app_client(app):
+        await create_tables(app)
+        database = app.state.database
+        async with database.session() as session:
+            await session.execute(
+                insert(job_outbox),
+                [
+                    {
+                        "id": row_id,
+                        "job": "record",
+                        "payload": "{}",
+                        "created_at": datetime.now(UTC),
+                    }
+                    for row_id in row_ids
+                ],
+            )
+        event.listen(database.engine.sync_engine, "before_cursor_execute", count_deletes)
+        published = PublishedRows(database)
+        await asyncio.gather(*(published.delete([row_id]) for row_id in row_ids))
+        rows = await outbox_rows(app)
+
+    assert rows == 0
+    # The first row's delete alone, then the 19 that were published while it ran, at once.
+    assert len(deletes) == 2
 
 
 class RedisServer:
