@@ -24,7 +24,7 @@ import httpx
 from benchmarks.service import overhead, services, venvs
 from benchmarks.service.database import create_database, drop_database, insert_items
 from benchmarks.service.jwks import HttpsIssuer, user_ids
-from benchmarks.service.load import Result, Wrk
+from benchmarks.service.load import WRK, Result, Wrk
 from benchmarks.service.machine import describe
 from benchmarks.service.report import build_rows, machine_lines, notes, text_table, write
 from benchmarks.service.rounds import (
@@ -270,6 +270,10 @@ def main() -> int:
     )
     arguments = parser.parse_args()
     mode = FULL if arguments.full else SHORT
+    if not Path(WRK).exists():
+        # Checked before the set-up, not a minute into it, when the first round starts.
+        say(f"error: the load rounds need {WRK} (Debian: apt-get install wrk)")
+        return 1
     machine = describe(REPOSITORY)
     try:
         with (
