@@ -41,6 +41,8 @@ import h11
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from starlette.types import Receive, Scope, Send
     from uvicorn.config import Config
     from uvicorn.server import ServerState
@@ -116,13 +118,24 @@ def _header_size(method: bytes | str, target: int, fields: list[tuple[bytes, byt
 
 
 class _Deadlines:
-    """The header and body deadlines both bounded protocols keep, and the cut-off past one."""
+    """The timers both bounded protocols keep: idle from connect, header, body; and the cut-off."""
 
     bounds: ClassVar[ServerBounds] = ServerBounds()
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     _header_deadline: asyncio.TimerHandle | None
     _body_deadline: asyncio.TimerHandle | None
+    # The protocol's own, which the idle timer below uses.
+    timeout_keep_alive: int
+    timeout_keep_alive_task: asyncio.TimerHandle | None
+    timeout_keep_alive_handler: Callable[[], None]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Open the connection with its idle timer already running."""
+        super().connection_made(transport)  # type: ignore[misc] # the protocol's, after this
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
 
     def _start_header_deadline(self) -> None:
         if self._header_deadline is None:
@@ -166,13 +179,6 @@ class BoundedH11Protocol(_Deadlines, H11Protocol):
         self._header_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
         self._upgraded = False
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Open the connection with its idle timer already running."""
-        super().connection_made(transport)
-        self.timeout_keep_alive_task = self.loop.call_later(
-            self.timeout_keep_alive, self.timeout_keep_alive_handler
-        )
 
     def data_received(self, data: bytes) -> None:
         """Count a header's bytes and start its deadline at its first byte."""
@@ -308,13 +314,6 @@ def _bounded_httptools_protocol() -> type[asyncio.Protocol] | None:
             self._header_deadline: asyncio.TimerHandle | None = None
             self._body_deadline: asyncio.TimerHandle | None = None
             self._upgraded = False
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            """Open the connection with its idle timer already running."""
-            super().connection_made(transport)
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
 
         def data_received(self, data: bytes) -> None:
             """Parse a read, then start or end the deadlines where the request has got to."""
