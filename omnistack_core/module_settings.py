@@ -23,13 +23,10 @@ all read the same :class:`Requirement`.
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import inspect
 import itertools
 import json
-import linecache
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import UnionType
@@ -271,10 +268,10 @@ class ModuleSettings(BaseSettings):
         env_ignore_empty=True,
         extra="ignore",
         validate_default=True,
-        # Field descriptions come from the attribute docstrings, read by
-        # _describe_from_docstrings below rather than pydantic's use_attribute_docstrings:
-        # pydantic's reader scans every loaded module for each class on Python < 3.13, which
-        # made the settings classes the largest part of our own start-up.
+        # Field descriptions come from the attribute docstrings, read by field_descriptions
+        # below when a listing asks, rather than pydantic's use_attribute_docstrings: its
+        # reader scans every loaded module for each class on Python < 3.13, which made the
+        # settings classes the largest part of our own start-up.
         # JSON values (BILLING_PLANS, AI_PRICES) are decoded by _json_settings below, not by
         # pydantic-settings: its decoding error stopped loading at the first bad value, named
         # no variable pydantic reports, and hid every other problem.
@@ -305,7 +302,6 @@ class ModuleSettings(BaseSettings):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        _describe_from_docstrings(cls)
         requirements = requirements_of(cls)
         _check_defaults(cls, requirements)
         order = list(cls.model_fields)
@@ -392,24 +388,34 @@ def _environments_in_words(environments: Sequence[str]) -> str:
     return "in " + (" and ".join(names) if len(names) <= 2 else ", ".join(names))
 
 
-def _describe_from_docstrings(cls: type[BaseModel], block: list[str] | None = None) -> None:
-    """Give ``cls``'s fields the docstrings written under them as descriptions.
+def field_descriptions(settings_class: type[BaseModel]) -> dict[str, str]:
+    """What each field of ``settings_class`` is, from the docstring written under it.
 
-    The source is ``block``, else the class statement being executed in the frame that
-    defines ``cls`` (found by its globals, a cheap test), so classes made in functions are read
-    too; a class with no source (one made by ``type()``) keeps the descriptions it inherits.
+    A field described with ``Field(description=...)`` keeps that; the others take the
+    docstring under their declaration, in this class or the base class that declares them.
+    Read from the source when asked rather than as each class is made: only the variable
+    listings need them, and reading source was the costliest part of making a settings class
+    (about 30 ms of a service's start). A class without source (made by ``type()``, or an
+    install of bytecode only) has no docstrings to give.
     """
-    if block is None:
-        module = sys.modules.get(cls.__module__)
-        frame = inspect.currentframe()
-        while frame is not None and (module is None or frame.f_globals is not vars(module)):
-            frame = frame.f_back
-        if frame is None:
-            return
-        lines = linecache.getlines(frame.f_code.co_filename, frame.f_globals)
-        if not lines or frame.f_lineno > len(lines):
-            return
-        block = inspect.getblock(lines[frame.f_lineno - 1 :])
+    found: dict[str, str] = {}
+    for cls in reversed(settings_class.__mro__):
+        if issubclass(cls, BaseModel):
+            found.update(_docstrings_of(cls))
+    return {
+        name: field.description or found[name]
+        for name, field in settings_class.model_fields.items()
+        if field.description or name in found
+    }
+
+
+@functools.cache
+def _docstrings_of(cls: type[BaseModel]) -> dict[str, str]:
+    """The docstrings under the annotated attributes of ``cls``'s own class statement."""
+    try:
+        block = inspect.getsourcelines(cls)[0]
+    except (OSError, TypeError):
+        return {}
     # An indented class (made in a function) parses inside a function of the same indent.
     source = "".join(block)
     if block[0][:1].isspace():
@@ -417,26 +423,17 @@ def _describe_from_docstrings(cls: type[BaseModel], block: list[str] | None = No
     try:
         statement = ast.parse(source).body[0]
     except SyntaxError:
-        return
+        return {}
     if isinstance(statement, ast.FunctionDef):
         statement = statement.body[0]
     if not isinstance(statement, ast.ClassDef) or statement.name != cls.__name__:
-        return
-    body = statement.body
-    for attribute, following in itertools.pairwise(body):
-        if (
-            isinstance(attribute, ast.AnnAssign)
-            and isinstance(attribute.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            field = cls.model_fields.get(attribute.target.id)
-            if field is not None and field.description is None:
-                field.description = inspect.cleandoc(following.value.value)
-
-
-# Its subclasses are described as they are made; this class is already made. An install
-# without source files (bytecode only) keeps the fields undescribed rather than fail to import.
-with contextlib.suppress(OSError):
-    _describe_from_docstrings(ModuleSettings, inspect.getsourcelines(ModuleSettings)[0])
+        return {}
+    return {
+        attribute.target.id: inspect.cleandoc(following.value.value)
+        for attribute, following in itertools.pairwise(statement.body)
+        if isinstance(attribute, ast.AnnAssign)
+        and isinstance(attribute.target, ast.Name)
+        and isinstance(following, ast.Expr)
+        and isinstance(following.value, ast.Constant)
+        and isinstance(following.value.value, str)
+    }

@@ -20,6 +20,7 @@ from omnistack_core.module_settings import (
     ENVIRONMENTS,
     ModuleSettings,
     Requirement,
+    field_descriptions,
     requirements_of,
 )
 from omnistack_core.settings import Settings
@@ -123,6 +124,7 @@ def variables_of(
     found: dict[str, Variable] = {}
     for settings_class, extra in owners:
         requirements = [*requirements_of(settings_class), *extra]
+        descriptions = field_descriptions(settings_class)
         for field, info in settings_class.model_fields.items():
             mine = tuple(r for r in requirements if r.field == field)
             known = found.get(field)
@@ -138,7 +140,7 @@ def variables_of(
                 secret=_is_secret(info),
                 default=_default_text(info, mine),
                 requirements=mine,
-                description=" ".join((info.description or "").replace("``", "").split()),
+                description=" ".join(descriptions.get(field, "").replace("``", "").split()),
                 prefix=prefix,
             )
     return list(found.values())

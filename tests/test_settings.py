@@ -14,6 +14,7 @@ from omnistack_core import (
     load_settings,
     required,
 )
+from omnistack_core.module_settings import field_descriptions
 from omnistack_core.settings import DEVELOPMENT_DATABASE_URL, secret_values
 
 LONG_SECRET = "k" * 40
@@ -372,3 +373,27 @@ def test_omnistack_env_file_turns_off_or_replaces_the_dotenv_file(
     assert read_by_default == "redis://developers-redis:6379/0"
     assert turned_off is None
     assert replaced == "redis://ci-redis:6379/0"
+
+
+def test_field_descriptions_are_the_docstrings_under_the_fields_of_a_class_and_its_bases() -> None:
+    class ParcelSettings(ModuleSettings):
+        module = "parcel"
+
+        parcel_region: str = "eu"
+        """Where parcels are
+        sent from."""
+        parcel_weight_limit: int = Field(default=30, description="Kilograms per parcel.")
+        """Not read: the field has a description of its own."""
+        parcel_undocumented: bool = False
+
+    class ExpressSettings(ParcelSettings):
+        parcel_express: bool = True
+        """Send by air."""
+
+    descriptions = field_descriptions(ExpressSettings)
+
+    assert descriptions["parcel_region"] == "Where parcels are\nsent from."
+    assert descriptions["parcel_weight_limit"] == "Kilograms per parcel."
+    assert descriptions["parcel_express"] == "Send by air."
+    assert descriptions["environment"].startswith("Where the service runs")
+    assert "parcel_undocumented" not in descriptions
