@@ -43,13 +43,16 @@ async def enqueue_then_fail(app: FastAPI) -> None:
         raise RuntimeError("payment declined")
 
 
-async def test_a_rolled_back_transaction_never_sends_its_job(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """A service with the jobs module whose jobs write what they ran to Redis."""
     monkeypatch.setenv("JOBS_TRACE_URL", redis_url)
-    app = create_app(
+    return create_app(
         load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
     )
+
+
+async def test_a_rolled_back_transaction_never_sends_its_job(app: FastAPI, redis_url: str) -> None:
     async with app_client(app):
         await create_tables(app)
         with pytest.raises(RuntimeError, match="payment declined"):
@@ -63,13 +66,7 @@ async def test_a_rolled_back_transaction_never_sends_its_job(
     assert rows == 0
 
 
-async def test_a_committed_transaction_sends_its_job_once(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("JOBS_TRACE_URL", redis_url)
-    app = create_app(
-        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
-    )
+async def test_a_committed_transaction_sends_its_job_once(app: FastAPI, redis_url: str) -> None:
     async with app_client(app):
         await create_tables(app)
         async with app.state.database.session() as session:
@@ -86,12 +83,8 @@ async def test_a_committed_transaction_sends_its_job_once(
 
 
 async def test_jobs_committed_together_are_each_sent_once_and_their_rows_deleted(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, redis_url: str
 ) -> None:
-    monkeypatch.setenv("JOBS_TRACE_URL", redis_url)
-    app = create_app(
-        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
-    )
     values = ["first", "second", "third"]
     async with app_client(app):
         await create_tables(app)
@@ -114,12 +107,8 @@ async def test_jobs_committed_together_are_each_sent_once_and_their_rows_deleted
 
 
 async def test_rows_published_while_a_delete_runs_go_in_the_next_delete_together(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI,
 ) -> None:
-    monkeypatch.setenv("JOBS_TRACE_URL", redis_url)
-    app = create_app(
-        load_settings(service.ServiceSettings), modules=[JobsModule(jobs=service.JOBS)]
-    )
     row_ids = [uuid.uuid4().hex for _ in range(20)]
     deletes: list[str] = []
 
