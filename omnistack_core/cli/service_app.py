@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +57,8 @@ def configured_app(arguments: argparse.Namespace) -> str | None:
     if spec:
         return spec
     if PYPROJECT.is_file():
+        import tomllib  # noqa: PLC0415 - an image holds no pyproject: its start skips the import
+
         table = tomllib.loads(PYPROJECT.read_text()).get("tool", {}).get("omnistack", {})
         configured = table.get("app")
         if isinstance(configured, str) and configured:

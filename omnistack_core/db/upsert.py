@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, bindparam, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,16 +23,9 @@ async def insert_ignoring_duplicate(
     Returns:
         Whether the row was inserted.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        result = await session.execute(
-            postgresql.insert(table).values(**values).on_conflict_do_nothing()
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-    if dialect == "sqlite":
-        result = await session.execute(
-            sqlite.insert(table).values(**values).on_conflict_do_nothing()
-        )
+    insert_into = _conflict_insert(session.get_bind().dialect.name)
+    if insert_into is not None:
+        result = await session.execute(insert_into(table).values(**values).on_conflict_do_nothing())
         return bool(result.rowcount)  # type: ignore[attr-defined]
     try:
         async with session.begin_nested():
@@ -86,11 +78,8 @@ class Upsert:
         statement = self._statements.get(dialect)
         if statement is not None:
             return statement
-        if dialect == "postgresql":
-            insert_into: Any = postgresql.insert
-        elif dialect == "sqlite":
-            insert_into = sqlite.insert
-        else:  # pragma: no cover - the databases the library supports are the two above
+        insert_into = _conflict_insert(dialect)
+        if insert_into is None:  # pragma: no cover - the library supports the two databases
             raise NotImplementedError(f"upsert is not implemented for {dialect}")
         row = {column.name: bindparam(column.name, type_=column.type) for column in self.table.c}
         proposed = insert_into(self.table).values(row)
@@ -104,3 +93,20 @@ class Upsert:
         ).returning(self.table.c[self.key[0]])
         self._statements[dialect] = statement
         return statement
+
+
+def _conflict_insert(dialect: str) -> Callable[[Table], Any] | None:
+    """The ``insert`` with ``ON CONFLICT`` of ``dialect``; None for a database without one.
+
+    Imported when first used: a service loads only its own database's dialect, and importing
+    the other costs its start-up a few milliseconds.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert  # noqa: PLC0415
+
+        return postgresql_insert
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
+
+        return sqlite_insert
+    return None
