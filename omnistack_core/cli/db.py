@@ -32,10 +32,6 @@ def add_commands(commands: Any) -> None:
         "Uses DATABASE_DIRECT_URL when set, and refuses to run without it when "
         "DB_USE_NULL_POOL says DATABASE_URL goes through a transaction pooler.",
     )
-    upgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
-    upgrade.add_argument(
-        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
-    )
     upgrade.set_defaults(handler=_db_upgrade)
     downgrade = db_commands.add_parser(
         "downgrade",
@@ -46,15 +42,10 @@ def add_commands(commands: Any) -> None:
         "when set (required with DB_USE_NULL_POOL).",
     )
     downgrade.add_argument("revision", metavar="REV", help="the revision to go back to")
-    downgrade.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
-    downgrade.add_argument(
-        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
-    )
     downgrade.set_defaults(handler=_db_downgrade)
     current = db_commands.add_parser(
         "current", help="show the database's revision and what an upgrade would apply"
     )
-    current.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
     current.set_defaults(handler=_db_current)
     db_check = db_commands.add_parser(
         "check",
@@ -63,7 +54,6 @@ def add_commands(commands: Any) -> None:
         "any revision is pending, or when the models and the migrations disagree (a model "
         "change without a revision), in the service's tables or the modules'.",
     )
-    db_check.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
     db_check.set_defaults(handler=_db_check)
     lint = db_commands.add_parser(
         "lint",
@@ -72,7 +62,6 @@ def add_commands(commands: Any) -> None:
         "--since, or those the database has not applied) and flag unsafe statements. A "
         "comment '# omnistack-lint: allow RULE -- reason' in a revision allows RULE there.",
     )
-    lint.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
     lint.add_argument(
         "--since",
         metavar="REV",
@@ -95,13 +84,14 @@ def add_commands(commands: Any) -> None:
         "that revision as applied (no row is touched). Refuses, listing the differences, "
         "where they are not. Run it once, before `omnistack db upgrade`.",
     )
-    adopt.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
-    adopt.add_argument(
-        "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
-    )
     adopt.set_defaults(handler=_db_adopt)
     for command in (upgrade, downgrade, current, db_check, lint, adopt):
+        command.add_argument("--config", default="alembic.ini", help="Alembic config (alembic.ini)")
         add_app_option(command)
+    for command in (upgrade, downgrade, adopt):
+        command.add_argument(
+            "--lock-timeout", type=float, default=300.0, help="seconds to wait for the lock (300)"
+        )
 
 
 def upgrade_for_development(config: str, app: str) -> int:
