@@ -254,6 +254,10 @@ def run(mode: Mode, work: Path, cleanup: contextlib.ExitStack) -> dict[str, Any]
             for route, per_target in figures.sessions.items()
         },
         "connections": [mode.connections, mode.churn_connections],
+        "server_age_s": {
+            name: {str(connections): round(age) for connections, age in ages.items()}
+            for name, ages in figures.server_age.items()
+        },
         "rss_warm_mib": rss_warm,
         "rss_further_mib": rss_further,
         "workers": {"processes": workers_processes, "rss_mib": round(workers_mib, 1)},

@@ -127,14 +127,20 @@ class LoadFigures:
     """The rounds at the churn rows' connection count."""
     sessions: dict[str, dict[str, dict[int, int]]] = field(default_factory=dict)
     """PostgreSQL sessions opened: route, target, connections."""
+    server_age: dict[str, dict[int, float]] = field(default_factory=dict)
+    """Seconds the target had been running when its last counted round at a connection
+    count ended: a pool replaces connections older than ``DB_POOL_RECYCLE``."""
 
     def add(self, route: str, target: str, result: Result, *, churn: bool = False) -> None:
         results = self.churn_results if churn else self.results
         results.setdefault(route, {}).setdefault(target, []).append(result)
 
-    def add_sessions(self, route: str, target: str, connections: int, opened: int) -> None:
+    def add_sessions(
+        self, route: str, target: str, connections: int, opened: int, age: float
+    ) -> None:
         per_target = self.sessions.setdefault(route, {}).setdefault(target, {})
         per_target[connections] = per_target.get(connections, 0) + opened
+        self.server_age.setdefault(target, {})[connections] = age
 
 
 def summarize(results: Sequence[Result]) -> dict[str, Any]:
@@ -183,9 +189,8 @@ class Driver:
                 # Sessions reach pg_stat_database with the backend's statistics: give the
                 # round's last ones a moment to land.
                 time.sleep(0.2)
-                self.figures.add_sessions(
-                    route, name, connections, sessions(name_of(database)) - before
-                )
+                opened = sessions(name_of(database)) - before
+                self.figures.add_sessions(route, name, connections, opened, server.age())
         return result
 
 

@@ -108,6 +108,12 @@ class Server:
     port: int
     log: Path
     _file: IO[bytes]
+    started: float = field(default_factory=time.monotonic)
+    """When the process was started (``time.monotonic``)."""
+
+    def age(self) -> float:
+        """Seconds since the process was started."""
+        return time.monotonic() - self.started
 
     @property
     def base(self) -> str:
