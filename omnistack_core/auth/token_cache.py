@@ -10,7 +10,10 @@ verified to is therefore kept for a short while:
   so a principal never outlives its token (the verifier's leeway is not granted here);
 * only while the issuer's keys are those it was verified with: a fetch of the JWKS that brings
   a different key set (a rotation, a removed key) makes every entry verify again;
-* at most ``max_entries`` tokens, the least recently used dropped first.
+* at most ``max_entries`` tokens, the least recently used dropped first;
+* no longer than it is reusable: each token remembered drops the expired entries at the
+  least recently used end, so the cache holds about the tokens of the last ``ttl`` seconds,
+  not the last ``max_entries`` seen (an entry holds every claim of its token, a few KiB).
 """
 
 from __future__ import annotations
@@ -89,14 +92,31 @@ class VerifiedTokenCache:
         expires = principal.claims.get("exp")
         if isinstance(expires, bool) or not isinstance(expires, int | float):
             return
-        until = min(self._clock() + self.ttl, float(expires))
-        if until <= self._clock():
+        now = self._clock()
+        until = min(now + self.ttl, float(expires))
+        if until <= now:
             return
+        self._drop_expired(now)
         digest = _digest(token)
         self._entries[digest] = (principal, until, keys_version)
         self._entries.move_to_end(digest)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    def _drop_expired(self, now: float) -> None:
+        """Drop the expired entries at the least recently used end.
+
+        An entry is reusable until at most ``ttl`` seconds after it was remembered, and was
+        last used no earlier than it was remembered: every entry unused for ``ttl`` seconds
+        has expired, and those sit at this end. Each entry is dropped once, so on average the
+        sweep costs a request nothing.
+        """
+        entries = self._entries
+        while entries:
+            _, until, _ = next(iter(entries.values()))
+            if until > now:
+                return
+            entries.popitem(last=False)
 
     def clear(self) -> None:
         """Forget every token."""

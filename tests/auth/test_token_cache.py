@@ -104,6 +104,25 @@ def test_the_least_recently_used_token_is_dropped_when_full() -> None:
     assert cache.get("c", keys_version=0) is not None
 
 
+def test_expired_tokens_are_dropped_as_new_ones_are_remembered() -> None:
+    clock = Clock()
+    cache = VerifiedTokenCache(ttl=60, clock=clock)
+    for number in range(100):
+        cache.remember(f"old-{number}", principal(f"old-{number}"), keys_version=0)
+    cache.remember("short", principal("short", exp=NOW + 20), keys_version=0)
+    clock.now = NOW + 30
+    cache.remember("recent", principal("recent"), keys_version=0)
+
+    clock.now = NOW + 61
+    cache.remember("new", principal("new"), keys_version=0)
+
+    # The hundred (reusable until NOW + 60) and the token that expired at NOW + 20 are gone
+    # without being looked up again; the one remembered 31 seconds ago stays.
+    assert len(cache) == 2
+    assert cache.get("recent", keys_version=0) is not None
+    assert cache.get("new", keys_version=0) is not None
+
+
 def test_a_zero_ttl_or_size_turns_the_cache_off() -> None:
     for cache in (
         VerifiedTokenCache(ttl=0, clock=Clock()),
