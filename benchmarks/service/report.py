@@ -199,20 +199,15 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
                     _at_most(ratio, 1.0),
                 )
             )
-    churn: dict[str, dict[str, dict[str, int]]] = results["sessions"]
+    # Connections replaced for their age are not churn (see the notes).
+    recycled = _recycled(results)
     for connections in results["connections"]:
 
         def opened(name: str, connections: int = connections) -> float | None:
-            counts = [
-                per_target[name][str(connections)]
-                for per_target in churn.values()
-                if str(connections) in per_target.get(name, {})
-            ]
-            return float(sum(counts)) if counts else None
+            count = _sessions_opened(results, name, str(connections))
+            return None if count is None else float(count)
 
         ours = {name: value for name in ("default", "all") if (value := opened(name)) is not None}
-        # Connections replaced for their age are not churn (see the notes).
-        recycled = _recycled(results)
         rows.append(
             Row(
                 f"PostgreSQL sessions opened, DB routes at {connections} connections",
@@ -288,18 +283,24 @@ def notes(results: dict[str, Any]) -> list[str]:
                     )
     if results["overhead_us"] is None:
         found.append(f"in-process cost: not measured ({results['overhead_note']})")
-    found += _recycled_sessions(results)
-    return found
-
-
-def _recycled_sessions(results: dict[str, Any]) -> list[str]:
-    """The sessions our services opened after running past ``DB_POOL_RECYCLE``, said as such."""
-    return [
+    found += [
         f"{name} opened {opened} PostgreSQL session(s) at {connections} connections after "
         f"running {age / 60:.0f} min, past DB_POOL_RECYCLE ({RECYCLE_SECONDS} s): its pool "
         "replaces a connection that old when it is next checked out, which is not churn"
         for (name, connections), (opened, age) in _recycled(results).items()
     ]
+    return found
+
+
+def _sessions_opened(results: dict[str, Any], name: str, connections: str) -> int | None:
+    """Sessions ``name`` opened over the counted database rounds at ``connections``; None
+    when it ran none."""
+    counts = [
+        per_target[name][connections]
+        for per_target in results["sessions"].values()
+        if connections in per_target.get(name, {})
+    ]
+    return sum(counts) if counts else None
 
 
 def _recycled(results: dict[str, Any]) -> dict[tuple[str, str], tuple[int, int]]:
@@ -312,10 +313,7 @@ def _recycled(results: dict[str, Any]) -> dict[tuple[str, str], tuple[int, int]]
     recycled = {}
     for name in ("default", "all"):
         for connections, age in results.get("server_age_s", {}).get(name, {}).items():
-            opened = sum(
-                per_target.get(name, {}).get(connections, 0)
-                for per_target in results["sessions"].values()
-            )
+            opened = _sessions_opened(results, name, connections) or 0
             if 0 < opened <= POOL_SIZE and age > RECYCLE_SECONDS:
                 recycled[(name, connections)] = (opened, age)
     return recycled
