@@ -9,11 +9,12 @@ import sys
 from tests.template.rendering import REPOSITORY
 
 SCRIPT = REPOSITORY / "benchmarks" / "middleware_overhead.py"
-KEYS = ("bare_us", "stack_us", "peer_us")
+KEYS = ("bare_us", "stack_us", "peer_us", "stack_added_us", "peer_added_us")
 
 
 def measure(arguments: tuple[str, ...]) -> tuple[dict[str, float] | None, str]:
-    """Per-request costs in µs (bare, our stack, the peer stack), or None and why not."""
+    """Per-request costs in µs (bare, our stack, the peer stack, and what each stack adds to
+    bare, paired by round), or None and why not."""
     command = [sys.executable, str(SCRIPT)]
     usage = subprocess.run(
         [*command, "--help"], capture_output=True, text=True, timeout=60, check=False

@@ -138,13 +138,13 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
     if overhead is None:
         rows.append(Row("in-process cost per request, µs", {}, "not measured", "≤ +25 µs", None))
     else:
-        added = overhead["stack_us"] - overhead["bare_us"]
+        added = overhead["stack_added_us"]
         rows.append(
             Row(
                 "in-process cost per request, µs (peer stack in the FSFT column)",
                 {
                     "bare": _number(overhead["bare_us"], 1),
-                    "fsft": f"+{overhead['peer_us'] - overhead['bare_us']:.1f}",
+                    "fsft": f"+{overhead['peer_added_us']:.1f}",
                     "all": f"+{added:.1f}",
                 },
                 f"+{added:.1f} µs over bare",

@@ -60,7 +60,7 @@ SHORT = Mode(
     # The default service's churn and memory trend only in full mode: the goals are the
     # every-module service's.
     trend_targets=("fsft", "all"),
-    overhead_arguments=("--requests", "2000", "--rounds", "3", "--http-seconds", "0"),
+    overhead_arguments=("--requests", "1000", "--rounds", "9", "--http-seconds", "0"),
 )
 FULL = Mode(
     name="full",
@@ -72,7 +72,7 @@ FULL = Mode(
     further_seconds=10,
     churn_seconds=10,
     trend_targets=("fsft", "default", "all"),
-    overhead_arguments=("--http-seconds", "0"),
+    overhead_arguments=("--requests", "2000", "--rounds", "21", "--http-seconds", "0"),
 )
 
 
